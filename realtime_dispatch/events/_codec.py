@@ -1,0 +1,108 @@
+"""Frames to events and back.
+
+The fast path is one reused msgspec decoder over the tagged union of every modelled
+event. Only when it fails do we look closer, to tell an unknown ``type`` (returned as
+``UnknownEvent``) from a broken frame (``DecodeError``). Known events pay nothing for
+that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Union
+
+import msgspec
+
+from . import _client, _server
+from ._base import ClientEvent, DecodeError, ServerEvent, UnknownEvent
+
+__all__ = ("CLIENT_EVENTS", "SERVER_EVENTS", "decode", "decode_client", "encode")
+
+
+def _registry(module: Any, base: type[Any]) -> Mapping[str, Any]:
+    classes = [getattr(module, name) for name in module.__all__]
+    table = {cls.__struct_config__.tag: cls for cls in classes if issubclass(cls, base)}
+    return MappingProxyType(dict(sorted(table.items())))
+
+
+SERVER_EVENTS: Mapping[str, type[ServerEvent]] = _registry(_server, ServerEvent)
+"""Every server wire type (GA and beta) to its struct class. Read-only."""
+
+CLIENT_EVENTS: Mapping[str, type[ClientEvent]] = _registry(_client, ClientEvent)
+"""Every client wire type (GA and beta) to its struct class. Read-only."""
+
+
+class _Envelope(msgspec.Struct):
+    type: str
+
+
+_server_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[tuple(SERVER_EVENTS.values())])  # noqa: UP007
+_client_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[tuple(CLIENT_EVENTS.values())])  # noqa: UP007
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+_encoder = msgspec.json.Encoder()
+
+
+def decode(data: bytes | str) -> ServerEvent:
+    """Decode one server frame to its typed event.
+
+    Returns ``UnknownEvent`` for a well-formed frame of an unmodelled ``type``; raises
+    ``DecodeError`` for anything else that does not fit. No other exception escapes.
+    """
+    try:
+        event: ServerEvent = _server_decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        event_type = _unmodelled_type(data, exc, SERVER_EVENTS)
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        return UnknownEvent(type=event_type, raw=raw)
+    except Exception as exc:  # invalid JSON/UTF-8, too deep, not a buffer: all one kind to callers
+        raise _broken(data, exc) from None
+    return event
+
+
+def decode_client(data: bytes | str) -> ClientEvent:
+    """Decode one client frame. Unlike ``decode``, an unknown ``type`` is a ``DecodeError``:
+    the server rejects those too, so a relay or simulator must not pass them on quietly.
+    """
+    try:
+        event: ClientEvent = _client_decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        event_type = _unmodelled_type(data, exc, CLIENT_EVENTS)
+        raise DecodeError(f"unknown client event type {event_type!r}", raw=data, event_type=event_type) from None
+    except Exception as exc:
+        raise _broken(data, exc) from None
+    return event
+
+
+def encode(event: ServerEvent | ClientEvent) -> bytes:
+    """Compact JSON for an event. Unset optional fields are left out.
+
+    An ``UnknownEvent`` encodes to the bytes it was decoded from.
+    """
+    if isinstance(event, UnknownEvent):
+        return event.raw
+    return _encoder.encode(event)
+
+
+def _unmodelled_type(data: bytes | str, exc: msgspec.ValidationError, known: Mapping[str, Any]) -> str:
+    """The frame's ``type`` if it is one we do not model; else the ``DecodeError`` to raise."""
+    try:
+        event_type = _envelope_decoder.decode(data).type
+    except Exception:
+        raise DecodeError("invalid frame: not a JSON object with a string `type`", raw=data) from None
+    if event_type in known:
+        raise DecodeError(f"invalid {event_type!r} event: {exc}", raw=data, event_type=event_type) from None
+    return event_type
+
+
+def _broken(data: object, exc: Exception) -> DecodeError:
+    if isinstance(exc, RecursionError):
+        reason = "nested too deeply"
+    elif isinstance(exc, UnicodeError):
+        reason = f"invalid UTF-8 ({exc})"
+    elif isinstance(exc, TypeError):
+        reason = f"expected bytes or str, got {type(data).__name__}"
+    else:
+        reason = str(exc)
+    raw = data if isinstance(data, (bytes, str)) else b""
+    return DecodeError(f"invalid frame: {reason}", raw=raw)
