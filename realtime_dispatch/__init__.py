@@ -1,7 +1,37 @@
-"""realtime-dispatch: typed, fast event routing for the OpenAI Realtime API."""
+"""realtime-dispatch: typed, fast event routing for the OpenAI Realtime API.
+
+>>> from realtime_dispatch import RealtimeApp, on, events
+>>> class Echo(RealtimeApp):
+...     @on("response.output_text.delta")
+...     async def text(self, event: events.ResponseOutputTextDelta) -> None:
+...         print(event.delta, end="")
+"""
 
 from . import events as events
+from ._app import RealtimeApp as RealtimeApp
+from ._app import TransportFactory as TransportFactory
+from ._app import on as on
+from ._app import on_error as on_error
+from ._connection import Connection as Connection
+from ._connection import NotConnected as NotConnected
+from ._dispatch import HandlerTimeout as HandlerTimeout
+from ._router import Router as Router
+from .events import DecodeError as DecodeError
+from .events import UnknownEvent as UnknownEvent
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ("__version__", "events")
+__all__ = (
+    "Connection",
+    "DecodeError",
+    "HandlerTimeout",
+    "NotConnected",
+    "RealtimeApp",
+    "Router",
+    "TransportFactory",
+    "UnknownEvent",
+    "__version__",
+    "events",
+    "on",
+    "on_error",
+)

@@ -1,0 +1,413 @@
+"""The frozen dispatch table and the receive loop that feeds it.
+
+Built once when an app starts: every known event type maps to the tuple of routes that
+handle it, so routing an event is one dict lookup. Inline handlers are called straight
+from the receive loop, in arrival order: no task and no event-loop pass per event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.lowlevel
+from anyio.abc import TaskGroup
+
+from ._handlers import Inject
+from ._router import ErrorHandler, Handler, Router, matches, normalise_key
+from .events import SERVER_EVENTS, DecodeError, ServerEvent, UnknownEvent, decode
+from .transports import Transport, TransportClosed
+
+if TYPE_CHECKING:
+    from ._app import RealtimeApp
+    from ._connection import Connection
+
+__all__ = ("Dispatcher", "InboundMiddleware")
+
+logger = logging.getLogger("realtime_dispatch.dispatch")
+
+InboundMiddleware = Callable[[ServerEvent, Callable[[ServerEvent], Awaitable[None]]], Awaitable[None]]
+
+_UNKNOWN_CACHE_SIZE = 256  # distinct unmodelled types remembered; a hostile server cannot grow it
+_FAIRNESS_EVERY = 64  # events between forced checkpoints, so background tasks run during floods
+
+
+@dataclass(eq=False, slots=True)
+class _Route:
+    """A handler bound to one running session: its call with the injections applied."""
+
+    handler: Handler
+    call: Callable[[ServerEvent], Any]
+    is_async: bool
+    simple: bool  # inline, unfiltered, not once: the fast path
+    limiter: anyio.Semaphore | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    key: str
+    predicate: Callable[[Any], object] | None
+    done: anyio.Event
+    event: ServerEvent | None = None
+
+
+class Dispatcher:
+    """Routes decoded events to handlers for one running app."""
+
+    def __init__(
+        self,
+        root: Router,
+        app: RealtimeApp,
+        connection: Connection,
+        task_group: TaskGroup,
+        *,
+        middleware: list[InboundMiddleware],
+        slow_handler_threshold: float,
+        max_background_tasks: int,
+    ) -> None:
+        self._root = root
+        self._app = app
+        self._connection = connection
+        self._task_group = task_group
+        self._slow = slow_handler_threshold
+        self._background_slots = anyio.Semaphore(max_background_tasks)
+        self._max_background = max_background_tasks
+        self._in_flight = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+        self._spent: set[Handler] = set()
+        self._waiters: list[_Waiter] = []
+        self._dispatching = False
+        self._routes: dict[Handler, _Route] = {}
+        for handler in root.walk_handlers():
+            self._routes[handler] = self._bind(handler)
+        self._table: dict[str, tuple[_Route, ...]] = {name: self._collect(name, known=True) for name in SERVER_EVENTS}
+        self._unknown: dict[str, tuple[_Route, ...]] = {}
+        process: Callable[[ServerEvent], Awaitable[None]] = self.dispatch
+        for layer in reversed(middleware):
+            process = _wrap(layer, process)
+        self.process = process
+
+    # --- building ---------------------------------------------------------------------------
+
+    def _bind(self, handler: Handler) -> _Route:
+        call = _inject(handler.fn, handler.plan.params, self._connection, self._app)
+        limiter = anyio.Semaphore(handler.concurrency) if handler.concurrency else None
+        simple = not (handler.background or handler.once or handler.when is not None)
+        return _Route(handler, call, handler.is_async, simple, limiter)
+
+    def _collect(self, event_type: str, *, known: bool) -> tuple[_Route, ...]:
+        routes = []
+        for handler in self._root.walk_handlers():
+            for key in handler.keys:
+                if matches(key, event_type) or (not known and key == "<unknown>"):
+                    routes.append(self._routes[handler])
+                    break
+        return tuple(routes)
+
+    def _routes_for(self, event_type: str) -> tuple[_Route, ...]:
+        routes = self._table.get(event_type)
+        if routes is None:
+            routes = self._unknown.get(event_type)
+            if routes is None:
+                routes = self._collect(event_type, known=False)
+                if len(self._unknown) < _UNKNOWN_CACHE_SIZE:
+                    self._unknown[event_type] = routes
+        return routes
+
+    # --- the receive loop ---------------------------------------------------------------------
+
+    async def receive_loop(self, transport: Transport) -> TransportClosed:
+        """Decode and dispatch frames until the transport closes; return how it closed."""
+        receive = transport.receive
+        process = self.process
+        count = 0
+        while True:
+            try:
+                frame = await receive()
+            except TransportClosed as closed:
+                return closed
+            try:
+                event = decode(frame)
+            except DecodeError as exc:
+                await self.report(exc, None, None)
+                continue
+            try:
+                await process(event)
+            except Exception as exc:  # from middleware: handlers' own errors never get here
+                await self.report(exc, event, None)
+            count += 1
+            if count % _FAIRNESS_EVERY == 0:
+                await anyio.lowlevel.checkpoint()
+
+    async def dispatch(self, event: ServerEvent) -> None:
+        """Run every handler that matches ``event``, in order."""
+        if self._waiters:
+            self._wake_waiters(event)
+        routes = self._routes_for(event.type)
+        if not routes:
+            if event.type == "error":
+                _log_unhandled_error(event)
+            return
+        self._dispatching = True
+        try:
+            for route in routes:
+                if route.simple:
+                    start = time.perf_counter()
+                    try:
+                        if route.is_async:
+                            await route.call(event)
+                        else:
+                            result = route.call(event)
+                            if result is not None and hasattr(result, "__await__"):
+                                await result
+                    except Exception as exc:
+                        await self.report(exc, event, route.handler)
+                    elapsed = time.perf_counter() - start
+                    if elapsed > self._slow:
+                        _log_slow(route.handler, event, elapsed, self._slow)
+                else:
+                    await self._dispatch_special(route, event)
+        finally:
+            self._dispatching = False
+
+    async def _dispatch_special(self, route: _Route, event: ServerEvent) -> None:
+        handler = route.handler
+        if handler.once and handler in self._spent:
+            return
+        if handler.when is not None:
+            try:
+                if not handler.when(event):
+                    return
+            except Exception as exc:
+                await self.report(exc, event, handler)
+                return
+        if handler.once:
+            self._spent.add(handler)
+        if handler.background:
+            await self._spawn(route, event)
+            return
+        start = time.perf_counter()
+        try:
+            await _call(route, event)
+        except Exception as exc:
+            await self.report(exc, event, handler)
+        elapsed = time.perf_counter() - start
+        if elapsed > self._slow:
+            _log_slow(handler, event, elapsed, self._slow)
+
+    # --- background handlers ---------------------------------------------------------------------
+
+    async def _spawn(self, route: _Route, event: ServerEvent) -> None:
+        try:
+            self._background_slots.acquire_nowait()
+        except anyio.WouldBlock:
+            logger.warning(
+                "%d background handlers running: receive loop waits for a free slot before %s (%s)",
+                self._max_background,
+                route.handler.name,
+                event.type,
+            )
+            await self._background_slots.acquire()
+        self._in_flight += 1
+        self._idle = anyio.Event() if self._idle.is_set() else self._idle
+        self._task_group.start_soon(self._run_background, route, event, name=route.handler.name)
+
+    async def _run_background(self, route: _Route, event: ServerEvent) -> None:
+        handler = route.handler
+        try:
+            if route.limiter is not None:
+                async with route.limiter:
+                    await self._run_timed(route, event)
+            else:
+                await self._run_timed(route, event)
+        except Exception as exc:
+            await self.report(exc, event, handler)
+        finally:
+            self._background_slots.release()
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _run_timed(self, route: _Route, event: ServerEvent) -> None:
+        timeout = route.handler.timeout
+        if timeout is None:
+            await _call(route, event, thread=True)
+            return
+        try:
+            with anyio.fail_after(timeout):
+                await _call(route, event, thread=True)
+        except TimeoutError:
+            raise HandlerTimeout(route.handler.name, timeout) from None
+
+    async def wait_idle(self, grace: float) -> bool:
+        """Wait up to ``grace`` seconds for background handlers to finish; True if they did."""
+        with anyio.move_on_after(grace):
+            await self._idle.wait()
+        return self._in_flight == 0
+
+    # --- waiters --------------------------------------------------------------------------------
+
+    async def wait_for(
+        self, key: str | type[ServerEvent], predicate: Callable[[Any], object] | None, timeout: float | None
+    ) -> ServerEvent:
+        if self._dispatching:
+            raise RuntimeError(
+                "wait_for() from an inline handler would block the receive loop that delivers the event; "
+                "register the handler with background=True"
+            )
+        waiter = _Waiter(normalise_key(key), predicate, anyio.Event())
+        self._waiters.append(waiter)
+        try:
+            with anyio.fail_after(timeout):
+                await waiter.done.wait()
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+        assert waiter.event is not None
+        return waiter.event
+
+    def _wake_waiters(self, event: ServerEvent) -> None:
+        event_type = event.type
+        for waiter in list(self._waiters):
+            key = waiter.key
+            if key == "<unknown>":
+                if not isinstance(event, UnknownEvent):
+                    continue
+            elif not matches(key, event_type):
+                continue
+            if waiter.predicate is not None:
+                try:
+                    if not waiter.predicate(event):
+                        continue
+                except Exception:
+                    logger.exception("wait_for predicate failed on %s", event_type)
+                    continue
+            waiter.event = event
+            waiter.done.set()
+            self._waiters.remove(waiter)
+
+    # --- errors ---------------------------------------------------------------------------------
+
+    async def report(self, exc: Exception, event: ServerEvent | None, handler: Handler | None) -> None:
+        """Send ``exc`` to the nearest matching error handler, or log it."""
+        error_handler = self._find_error_handler(exc, handler.router if handler else self._root)
+        if error_handler is None:
+            _log_unhandled_exception(exc, event, handler)
+            return
+        call = _inject_error(error_handler, exc, event, self._connection, self._app)
+        try:
+            result = call()
+            if error_handler.is_async or hasattr(result, "__await__"):
+                await result
+        except Exception:
+            logger.exception(
+                "error handler %s failed while handling %r from %s",
+                error_handler.name,
+                exc,
+                handler.name if handler else "the receive loop",
+            )
+
+    def _find_error_handler(self, exc: Exception, router: Router | None) -> ErrorHandler | None:
+        classes = type(exc).__mro__
+        if isinstance(exc, DecodeError):
+            # A bad frame is not a handler bug: only handlers that ask for DecodeError get it.
+            classes = classes[: classes.index(DecodeError) + 1]
+        node = router
+        while node is not None:
+            if node.error_handlers:
+                for cls in classes:
+                    for candidate in node.error_handlers:
+                        if cls in candidate.exc_types:
+                            return candidate
+            node = node.parent
+        return None
+
+
+class HandlerTimeout(TimeoutError):
+    """A background handler ran past its ``timeout`` and was cancelled."""
+
+    def __init__(self, handler: str, timeout: float) -> None:
+        super().__init__(f"handler {handler} timed out after {timeout:g} s")
+        self.handler = handler
+        self.timeout = timeout
+
+
+def _wrap(layer: InboundMiddleware, call_next: Callable[[ServerEvent], Awaitable[None]]) -> Callable[[ServerEvent], Awaitable[None]]:
+    async def step(event: ServerEvent) -> None:
+        await layer(event, call_next)
+
+    return step
+
+
+async def _call(route: _Route, event: ServerEvent, *, thread: bool = False) -> None:
+    if route.is_async:
+        await route.call(event)
+    elif thread:
+        result = await anyio.to_thread.run_sync(route.call, event, abandon_on_cancel=True)
+        if result is not None and hasattr(result, "__await__"):
+            await result
+    else:
+        result = route.call(event)
+        if result is not None and hasattr(result, "__await__"):
+            await result
+
+
+def _inject(fn: Callable[..., Any], params: tuple[Inject, ...], connection: Any, app: Any) -> Callable[[ServerEvent], Any]:
+    """A one-argument callable that passes the event and the injected objects to ``fn``."""
+    if params == (Inject.EVENT,):
+        return fn
+    fixed = {Inject.CONNECTION: connection, Inject.APP: app}
+    if Inject.EVENT not in params:
+        args = tuple(fixed[p] for p in params)
+        return lambda event: fn(*args)
+    at = params.index(Inject.EVENT)
+    before = tuple(fixed[p] for p in params[:at])
+    after = tuple(fixed[p] for p in params[at + 1 :])
+    return lambda event: fn(*before, event, *after)
+
+
+def _inject_error(
+    handler: ErrorHandler, exc: Exception, event: ServerEvent | None, connection: Any, app: Any
+) -> Callable[[], Any]:
+    values = {Inject.EXCEPTION: exc, Inject.EVENT: event, Inject.CONNECTION: connection, Inject.APP: app}
+    args = tuple(values[p] for p in handler.plan.params)
+    return lambda: handler.fn(*args)
+
+
+def _log_slow(handler: Handler, event: ServerEvent, elapsed: float, threshold: float) -> None:
+    logger.warning(
+        "slow handler %s held the receive loop for %.1f ms on %s (threshold %.1f ms); "
+        "use background=True for slow work",
+        handler.name,
+        elapsed * 1000,
+        event.type,
+        threshold * 1000,
+    )
+
+
+def _log_unhandled_exception(exc: Exception, event: ServerEvent | None, handler: Handler | None) -> None:
+    if isinstance(exc, DecodeError):
+        logger.warning("dropped a frame that does not decode: %s (frame: %.200r)", exc, exc.raw)
+    elif handler is None:
+        logger.error("exception in the receive loop on %s", event.type if event else "a frame", exc_info=exc)
+    else:
+        logger.error(
+            "handler %s raised on %s", handler.name, event.type if event else "an event", exc_info=exc
+        )
+
+
+def _log_unhandled_error(event: ServerEvent) -> None:
+    detail = getattr(event, "error", None)
+    logger.error(
+        "server error with no handler registered for 'error': %s (type=%s code=%s param=%s event_id=%s)",
+        getattr(detail, "message", detail),
+        getattr(detail, "type", None),
+        getattr(detail, "code", None),
+        getattr(detail, "param", None),
+        getattr(detail, "event_id", None),
+    )

@@ -1,0 +1,144 @@
+"""Handler signatures, analysed once at registration into an injection plan."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, Union
+
+from .events import ServerEvent
+
+__all__ = ("Inject", "Plan", "analyse", "event_types_of", "is_async_callable", "qualified_name")
+
+
+class Inject(enum.Enum):
+    """What a handler parameter receives."""
+
+    EVENT = "event"
+    CONNECTION = "connection"
+    APP = "app"
+    EXCEPTION = "exception"
+
+
+class Plan(typing.NamedTuple):
+    params: tuple[Inject, ...]
+    event_annotation: tuple[type[ServerEvent], ...] | None  # None: unannotated or ServerEvent-wide
+
+
+_NAMES = {
+    "event": Inject.EVENT,
+    "connection": Inject.CONNECTION,
+    "conn": Inject.CONNECTION,
+    "app": Inject.APP,
+    "exc": Inject.EXCEPTION,
+    "exception": Inject.EXCEPTION,
+    "error": Inject.EXCEPTION,
+}
+
+
+def qualified_name(fn: Callable[..., Any]) -> str:
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    module = getattr(fn, "__module__", None)
+    return f"{module}.{name}" if module else str(name)
+
+
+def is_async_callable(fn: Callable[..., Any]) -> bool:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
+
+
+def event_types_of(annotation: Any) -> tuple[type[ServerEvent], ...] | None:
+    """The event classes an annotation names, or None if it is not an event annotation."""
+    if isinstance(annotation, type) and issubclass(annotation, ServerEvent):
+        return (annotation,)
+    origin = typing.get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        members = typing.get_args(annotation)
+        found = [event_types_of(m) for m in members]
+        if found and all(f is not None for f in found):
+            return tuple(cls for f in found if f for cls in f)
+    if origin is typing.Annotated:
+        return event_types_of(typing.get_args(annotation)[0])
+    return None
+
+
+def analyse(
+    fn: Callable[..., Any],
+    *,
+    skip_self: bool,
+    allow_exception: bool = False,
+    localns: dict[str, Any] | None = None,
+) -> Plan:
+    """Work out, once, what to pass to each parameter of ``fn``.
+
+    Parameters are matched by annotation first (an event class or union of them, the
+    ``Connection``, a ``RealtimeApp``, an exception class), then by name (``event``,
+    ``connection``/``conn``, ``app``, ``exc``/``error``). Anything else is an error now,
+    not a surprise at dispatch.
+    """
+    from ._app import RealtimeApp  # late: the app module imports this one
+    from ._connection import Connection
+
+    try:
+        hints = typing.get_type_hints(fn, localns=localns, include_extras=True)
+    except Exception:  # unresolvable forward references: fall back to names
+        hints = {}
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"cannot read the signature of handler {qualified_name(fn)}: {exc}") from None
+
+    params: list[Inject] = []
+    event_annotation: tuple[type[ServerEvent], ...] | None = None
+    parameters = list(signature.parameters.values())
+    if skip_self and parameters:
+        parameters = parameters[1:]
+    for parameter in parameters:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is not parameter.empty:
+            continue
+        annotation = hints.get(parameter.name, parameter.annotation)
+        kind = _classify(annotation, RealtimeApp, Connection, allow_exception)
+        if kind is None:
+            kind = _NAMES.get(parameter.name)
+        if kind is Inject.EXCEPTION and not allow_exception:
+            kind = None
+        if kind is None:
+            if parameter.default is not parameter.empty:
+                continue
+            raise TypeError(
+                f"handler {qualified_name(fn)}: cannot tell what to pass to parameter {parameter.name!r}; "
+                "annotate it with an event class, Connection or your RealtimeApp, "
+                "or name it event / connection / app"
+            )
+        if parameter.kind is parameter.KEYWORD_ONLY:
+            raise TypeError(f"handler {qualified_name(fn)}: parameter {parameter.name!r} must be positional")
+        if kind is Inject.EVENT:
+            classes = event_types_of(annotation)
+            if classes is not None and classes != (ServerEvent,):
+                event_annotation = classes
+        params.append(kind)
+    if params.count(Inject.EVENT) > 1:
+        raise TypeError(f"handler {qualified_name(fn)} takes the event twice")
+    return Plan(tuple(params), event_annotation)
+
+
+def _classify(annotation: Any, app_type: type, connection_type: type, allow_exception: bool) -> Inject | None:
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return None
+    if event_types_of(annotation) is not None:
+        return Inject.EVENT
+    if isinstance(annotation, type):
+        if issubclass(annotation, connection_type):
+            return Inject.CONNECTION
+        if issubclass(annotation, app_type):
+            return Inject.APP
+        if allow_exception and issubclass(annotation, BaseException):
+            return Inject.EXCEPTION
+    return None

@@ -1,0 +1,321 @@
+"""Routers: where handlers, error handlers and sub-routers are registered.
+
+Registration checks everything it can (names, annotations, parameters) so that
+dispatch has nothing left to check.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from ._handlers import Plan, analyse, is_async_callable, qualified_name
+from .events import SERVER_EVENTS, ServerEvent, UnknownEvent
+
+if TYPE_CHECKING:
+    from ._keys import OnFunction
+
+__all__ = ("BETA_TO_GA", "GA_ONLY", "ErrorHandler", "Handler", "Router", "delivered_classes", "normalise_key")
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+Api = Literal["ga", "beta"]
+
+BETA_TO_GA = {
+    "response.text.delta": "response.output_text.delta",
+    "response.text.done": "response.output_text.done",
+    "response.audio.delta": "response.output_audio.delta",
+    "response.audio.done": "response.output_audio.done",
+    "response.audio_transcript.delta": "response.output_audio_transcript.delta",
+    "response.audio_transcript.done": "response.output_audio_transcript.done",
+    "transcription_session.updated": "session.updated",
+}
+GA_ONLY = frozenset(
+    {
+        "conversation.item.added",
+        "conversation.item.done",
+        "conversation.item.input_audio_transcription.segment",
+        "input_audio_buffer.timeout_triggered",
+        "input_audio_buffer.dtmf_event_received",
+        "mcp_list_tools.in_progress",
+        "mcp_list_tools.completed",
+        "mcp_list_tools.failed",
+        "response.mcp_call_arguments.delta",
+        "response.mcp_call_arguments.done",
+        "response.mcp_call.in_progress",
+        "response.mcp_call.completed",
+        "response.mcp_call.failed",
+        *(ga for beta, ga in BETA_TO_GA.items() if beta != "transcription_session.updated"),
+    }
+)
+_GA_TO_BETA = {ga: beta for beta, ga in BETA_TO_GA.items() if beta != "transcription_session.updated"}
+
+UNKNOWN_KEY = "<unknown>"  # the key of handlers registered on the UnknownEvent class
+
+
+@dataclass(eq=False, slots=True)
+class Handler:
+    """One registered handler. Built at registration; read on every matching event."""
+
+    fn: Callable[..., Any]
+    keys: tuple[str, ...]
+    plan: Plan
+    is_async: bool
+    name: str
+    router: Router
+    when: Callable[[Any], object] | None = None
+    once: bool = False
+    background: bool = False
+    concurrency: int | None = None
+    timeout: float | None = None
+
+
+@dataclass(eq=False, slots=True)
+class ErrorHandler:
+    fn: Callable[..., Any]
+    exc_types: tuple[type[BaseException], ...]
+    plan: Plan
+    is_async: bool
+    name: str
+
+
+@dataclass(slots=True)
+class _Spec:
+    """What ``on(...)`` records on a method until its app class collects it."""
+
+    keys: tuple[str | type[ServerEvent], ...]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def normalise_key(key: str | type[ServerEvent]) -> str:
+    """Check one routing key and return its canonical string form."""
+    if isinstance(key, type):
+        if key is UnknownEvent:
+            return UNKNOWN_KEY
+        if issubclass(key, ServerEvent) and key.__struct_config__.tag in SERVER_EVENTS:
+            return str(key.__struct_config__.tag)
+        raise TypeError(f"{key!r} is not a server event class")
+    if not isinstance(key, str):
+        raise TypeError(f"a routing key is an event name, an event class or a wildcard, not {key!r}")
+    if key == "*" or key in SERVER_EVENTS:
+        return key
+    if key.endswith(".*") and "*" not in key[:-2]:
+        prefix = key[:-1]
+        if not any(name.startswith(prefix) for name in SERVER_EVENTS):
+            raise ValueError(f"wildcard {key!r} matches no known event type")
+        return key
+    if "*" in key:
+        raise ValueError(f"{key!r}: a wildcard is '*' or a prefix ending in '.*', such as 'response.*'")
+    close = difflib.get_close_matches(key, SERVER_EVENTS, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(f"unknown event type {key!r}{hint}")
+
+
+def matches(key: str, event_type: str) -> bool:
+    if key == "*" or key == event_type:
+        return True
+    return key.endswith(".*") and event_type.startswith(key[:-1])
+
+
+def delivered_classes(key: str) -> Iterator[type[ServerEvent]]:
+    """Every class an event routed by ``key`` can be."""
+    if key == UNKNOWN_KEY:
+        yield UnknownEvent
+        return
+    if key in SERVER_EVENTS:
+        yield SERVER_EVENTS[key]
+        return
+    yield from (cls for name, cls in SERVER_EVENTS.items() if matches(key, name))
+    yield UnknownEvent
+
+
+def api_hint(key: str, api: Api) -> str | None:
+    """Why ``key`` can never fire on an ``api`` session, or None."""
+    if api == "ga" and key in BETA_TO_GA:
+        return f"{key!r} is a beta event name; the GA API sends {BETA_TO_GA[key]!r}"
+    if api == "beta" and key in GA_ONLY:
+        beta = _GA_TO_BETA.get(key)
+        return f"{key!r} is GA-only" + (f"; the beta API sends {beta!r}" if beta else "")
+    return None
+
+
+class Router:
+    """A group of handlers. Include routers in one another, and the root in an app.
+
+    All handlers whose key matches an event run, in this order: a router's own handlers
+    in registration order, then its sub-routers' in inclusion order, depth first.
+    """
+
+    if TYPE_CHECKING:
+        on: OnFunction
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or f"router-{id(self):x}"
+        self.handlers: list[Handler] = []
+        self.error_handlers: list[ErrorHandler] = []
+        self.routers: list[Router] = []
+        self.parent: Router | None = None
+        self._frozen = False
+        self._api: Api | None = None  # set on an app's root router
+
+    def __repr__(self) -> str:
+        return f"<Router {self.name!r}: {len(self.handlers)} handlers, {len(self.routers)} sub-routers>"
+
+    # --- registration -------------------------------------------------------------------
+
+    if not TYPE_CHECKING:
+
+        def on(self, *keys: str | type[ServerEvent], **options: Any) -> Callable[[_F], _F]:
+            """Decorate a function to handle events.
+
+            Keys: an event name (``"response.output_text.delta"``), an event class, a
+            prefix wildcard (``"response.*"``) or ``"*"``; several at once; none to take
+            them from the handler's event annotation. Options: ``when=`` (a predicate
+            on the event), ``once=True``, ``background=True`` (with ``concurrency=`` and
+            ``timeout=``). Returns the function unchanged.
+            """
+
+            def decorator(fn: _F) -> _F:
+                self.add_handler(fn, *keys, **options)
+                return fn
+
+            return decorator
+
+    def add_handler(
+        self,
+        fn: Callable[..., Any],
+        *keys: str | type[ServerEvent],
+        when: Callable[[Any], object] | None = None,
+        once: bool = False,
+        background: bool = False,
+        concurrency: int | None = None,
+        timeout: float | None = None,
+    ) -> Handler:
+        """Register ``fn``; the non-decorator form of ``on``."""
+        plan = analyse(fn, skip_self=False)
+        return self._add(
+            fn,
+            keys,
+            plan,
+            when=when,
+            once=once,
+            background=background,
+            concurrency=concurrency,
+            timeout=timeout,
+        )
+
+    def _add(self, fn: Callable[..., Any], keys: tuple[str | type[ServerEvent], ...], plan: Plan, **options: Any) -> Handler:
+        self._check_open()
+        name = qualified_name(fn)
+        normalised = resolve_keys(keys, plan, name)
+        api = self._root()._api
+        if api is not None:
+            for key in normalised:
+                hint = api_hint(key, api)
+                if hint:
+                    raise ValueError(f"handler {name}: {hint}")
+        concurrency = options.get("concurrency")
+        timeout = options.get("timeout")
+        if not options.get("background") and (concurrency is not None or timeout is not None):
+            raise ValueError(f"handler {name}: concurrency= and timeout= apply to background=True handlers")
+        if concurrency is not None and concurrency < 1:
+            raise ValueError(f"handler {name}: concurrency must be at least 1")
+        handler = Handler(fn=fn, keys=normalised, plan=plan, is_async=is_async_callable(fn), name=name, router=self, **options)
+        self.handlers.append(handler)
+        return handler
+
+    def on_error(self, *exc_types: type[BaseException]) -> Callable[[_F], _F]:
+        """Decorate a function to handle exceptions of these classes (default: Exception)
+        raised by this router's handlers and its sub-routers'. The nearest router wins;
+        within one router, the first matching registration.
+        """
+
+        def decorator(fn: _F) -> _F:
+            self.add_error_handler(fn, *exc_types)
+            return fn
+
+        return decorator
+
+    def add_error_handler(self, fn: Callable[..., Any], *exc_types: type[BaseException]) -> ErrorHandler:
+        return self._add_error(fn, exc_types, analyse(fn, skip_self=False, allow_exception=True))
+
+    def _add_error(self, fn: Callable[..., Any], exc_types: tuple[type[BaseException], ...], plan: Plan) -> ErrorHandler:
+        self._check_open()
+        for exc_type in exc_types:
+            if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
+                raise TypeError(f"error handler {qualified_name(fn)}: {exc_type!r} is not an exception class")
+        handler = ErrorHandler(fn, exc_types or (Exception,), plan, is_async_callable(fn), qualified_name(fn))
+        self.error_handlers.append(handler)
+        return handler
+
+    def include_router(self, router: Router) -> Router:
+        """Add ``router`` below this one. A router has one parent; cycles are refused."""
+        self._check_open()
+        if not isinstance(router, Router):
+            raise TypeError(f"include_router() takes a Router, not {router!r}")
+        if router.parent is not None:
+            raise RuntimeError(f"{router!r} is already included in {router.parent!r}")
+        node: Router | None = self
+        while node is not None:
+            if node is router:
+                raise RuntimeError(f"including {router!r} in {self!r} would make a cycle")
+            node = node.parent
+        api = self._root()._api
+        if api is not None:
+            for handler in router.walk_handlers():
+                for key in handler.keys:
+                    hint = api_hint(key, api)
+                    if hint:
+                        raise ValueError(f"handler {handler.name}: {hint}")
+        router.parent = self
+        self.routers.append(router)
+        return router
+
+    def include_routers(self, *routers: Router) -> None:
+        for router in routers:
+            self.include_router(router)
+
+    # --- traversal ------------------------------------------------------------------------
+
+    def walk(self) -> Iterator[Router]:
+        """This router, then its sub-routers depth first: the dispatch order."""
+        yield self
+        for child in self.routers:
+            yield from child.walk()
+
+    def walk_handlers(self) -> Iterator[Handler]:
+        for router in self.walk():
+            yield from router.handlers
+
+    def _root(self) -> Router:
+        node = self
+        while node.parent is not None:
+            node = node.parent
+        return node
+
+    def _check_open(self) -> None:
+        if self._root()._frozen:
+            raise RuntimeError("handlers and routers cannot be added while the app is running")
+
+
+def resolve_keys(keys: Iterable[str | type[ServerEvent]], plan: Plan, name: str) -> tuple[str, ...]:
+    """Canonical keys for a handler, taken from its annotation when none are given,
+    and checked against that annotation."""
+    keys = tuple(keys)
+    if not keys:
+        if plan.event_annotation is None:
+            raise TypeError(f"handler {name}: give an event name, or annotate the event parameter to route by its type")
+        keys = plan.event_annotation
+    normalised = tuple(dict.fromkeys(normalise_key(key) for key in keys))
+    if plan.event_annotation is not None:
+        accepted = plan.event_annotation
+        for key in normalised:
+            for cls in delivered_classes(key):
+                if not issubclass(cls, accepted):
+                    wanted = " | ".join(c.__name__ for c in accepted)
+                    raise TypeError(
+                        f"handler {name} is annotated to take {wanted}, but {key!r} also delivers {cls.__name__}"
+                    )
+    return normalised

@@ -1,0 +1,10 @@
+"""Transports move frames; everything above them works on any of them.
+
+A transport is an object with three async methods (see ``Transport``). The in-memory
+pair is for tests of the layers above; the WebSocket transport talks to the real service.
+"""
+
+from ._base import Transport, TransportClosed
+from ._memory import MemoryServer, MemoryTransport, memory_pair
+
+__all__ = ("MemoryServer", "MemoryTransport", "Transport", "TransportClosed", "memory_pair")
