@@ -207,7 +207,9 @@ class RealtimeApp:
                             await connection.close()
                             await finished.wait()
                             if not await dispatcher.wait_idle(self.shutdown_grace):
-                                logger.warning("background handlers still running after %gs: cancelled", self.shutdown_grace)
+                                logger.warning(
+                                    "background handlers still running after %gs: cancelled", self.shutdown_grace
+                                )
                         task_group.cancel_scope.cancel()
             finally:
                 with anyio.CancelScope(shield=True):
@@ -218,7 +220,9 @@ class RealtimeApp:
             self._running = False
             self.router._frozen = False
 
-    async def _serve(self, dispatcher: Dispatcher, connection: Connection, transport: Transport, finished: anyio.Event) -> None:
+    async def _serve(
+        self, dispatcher: Dispatcher, connection: Connection, transport: Transport, finished: anyio.Event
+    ) -> None:
         try:
             if self.session is not None:
                 await connection.send(SessionUpdate(session=self.session))
@@ -239,7 +243,9 @@ class RealtimeApp:
             assert self._finished is not None
             await self._finished.wait()
 
-    def run(self, transport: Transport | TransportFactory, *, backend: str = "asyncio", handle_signals: bool = True) -> None:
+    def run(
+        self, transport: Transport | TransportFactory, *, backend: str = "asyncio", handle_signals: bool = True
+    ) -> None:
         """Blocking entry point: run the event loop (``"asyncio"`` or ``"trio"``) until the
         connection closes. SIGINT and SIGTERM close the connection cleanly."""
 

@@ -33,7 +33,9 @@ class Connection:
     yields typed events: the low-level style, for code that wants its own loop.
     """
 
-    def __init__(self, transport: Transport | None = None, *, middleware: list[OutboundMiddleware] | None = None) -> None:
+    def __init__(
+        self, transport: Transport | None = None, *, middleware: list[OutboundMiddleware] | None = None
+    ) -> None:
         self._transport = transport
         self._dispatcher: Dispatcher | None = None
         self._iterating = False
@@ -135,7 +137,9 @@ class Connection:
         await self.close()
 
 
-def _wrap(layer: OutboundMiddleware, call_next: Callable[[ClientEvent], Awaitable[None]]) -> Callable[[ClientEvent], Awaitable[None]]:
+def _wrap(
+    layer: OutboundMiddleware, call_next: Callable[[ClientEvent], Awaitable[None]]
+) -> Callable[[ClientEvent], Awaitable[None]]:
     async def step(event: ClientEvent) -> None:
         await layer(event, call_next)
 

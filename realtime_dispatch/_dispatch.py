@@ -337,7 +337,9 @@ class HandlerTimeout(TimeoutError):
         self.timeout = timeout
 
 
-def _wrap(layer: InboundMiddleware, call_next: Callable[[ServerEvent], Awaitable[None]]) -> Callable[[ServerEvent], Awaitable[None]]:
+def _wrap(
+    layer: InboundMiddleware, call_next: Callable[[ServerEvent], Awaitable[None]]
+) -> Callable[[ServerEvent], Awaitable[None]]:
     async def step(event: ServerEvent) -> None:
         await layer(event, call_next)
 
@@ -357,7 +359,9 @@ async def _call(route: _Route, event: ServerEvent, *, thread: bool = False) -> N
             await result
 
 
-def _inject(fn: Callable[..., Any], params: tuple[Inject, ...], connection: Any, app: Any) -> Callable[[ServerEvent], Any]:
+def _inject(
+    fn: Callable[..., Any], params: tuple[Inject, ...], connection: Any, app: Any
+) -> Callable[[ServerEvent], Any]:
     """A one-argument callable that passes the event and the injected objects to ``fn``."""
     if params == (Inject.EVENT,):
         return fn
@@ -396,9 +400,7 @@ def _log_unhandled_exception(exc: Exception, event: ServerEvent | None, handler:
     elif handler is None:
         logger.error("exception in the receive loop on %s", event.type if event else "a frame", exc_info=exc)
     else:
-        logger.error(
-            "handler %s raised on %s", handler.name, event.type if event else "an event", exc_info=exc
-        )
+        logger.error("handler %s raised on %s", handler.name, event.type if event else "an event", exc_info=exc)
 
 
 def _log_unhandled_error(event: ServerEvent) -> None:

@@ -206,7 +206,9 @@ class Router:
             timeout=timeout,
         )
 
-    def _add(self, fn: Callable[..., Any], keys: tuple[str | type[ServerEvent], ...], plan: Plan, **options: Any) -> Handler:
+    def _add(
+        self, fn: Callable[..., Any], keys: tuple[str | type[ServerEvent], ...], plan: Plan, **options: Any
+    ) -> Handler:
         self._check_open()
         name = qualified_name(fn)
         normalised = resolve_keys(keys, plan, name)
@@ -222,7 +224,9 @@ class Router:
             raise ValueError(f"handler {name}: concurrency= and timeout= apply to background=True handlers")
         if concurrency is not None and concurrency < 1:
             raise ValueError(f"handler {name}: concurrency must be at least 1")
-        handler = Handler(fn=fn, keys=normalised, plan=plan, is_async=is_async_callable(fn), name=name, router=self, **options)
+        handler = Handler(
+            fn=fn, keys=normalised, plan=plan, is_async=is_async_callable(fn), name=name, router=self, **options
+        )
         self.handlers.append(handler)
         return handler
 
@@ -241,7 +245,9 @@ class Router:
     def add_error_handler(self, fn: Callable[..., Any], *exc_types: type[BaseException]) -> ErrorHandler:
         return self._add_error(fn, exc_types, analyse(fn, skip_self=False, allow_exception=True))
 
-    def _add_error(self, fn: Callable[..., Any], exc_types: tuple[type[BaseException], ...], plan: Plan) -> ErrorHandler:
+    def _add_error(
+        self, fn: Callable[..., Any], exc_types: tuple[type[BaseException], ...], plan: Plan
+    ) -> ErrorHandler:
         self._check_open()
         for exc_type in exc_types:
             if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):

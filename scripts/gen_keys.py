@@ -105,7 +105,7 @@ class {name}:
     def __call__(self, *keys: Any, **options: Any) -> Any: ...
 '''
 
-OVERLOAD = '''
+OVERLOAD = """
     @overload
     def __call__(  # type: ignore[overload-overlap]  # the str overload below is the fallback
         self,
@@ -117,7 +117,7 @@ OVERLOAD = '''
         background: bool = ...,
         concurrency: int | None = ...,
         timeout: float | None = ...,
-    ) -> {decorator}[ev.{cls}]: ...'''
+    ) -> {decorator}[ev.{cls}]: ..."""
 
 
 def render() -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -51,10 +53,8 @@ class _End:
     async def _close(self, code: int, reason: str) -> None:
         if self._closed is None:
             marker = TransportClosed(code, reason)
-            try:
+            with contextlib.suppress(anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 self._send.send_nowait(marker)
-            except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                pass
             self._closed = marker
         self._send.close()
         self._receive.close()
