@@ -8,7 +8,7 @@ from the receive loop, in arrival order: no task and no event-loop pass per even
 from __future__ import annotations
 
 import logging
-import time
+from time import perf_counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from anyio.abc import TaskGroup
 from ._handlers import Inject
 from ._router import ErrorHandler, Handler, Router, matches, normalise_key
 from .events import SERVER_EVENTS, DecodeError, ServerEvent, UnknownEvent, decode
+from .events._codec import server_decoder
 from .transports import Transport, TransportClosed
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ class Dispatcher:
         self._idle.set()
         self._spent: set[Handler] = set()
         self._waiters: list[_Waiter] = []
-        self._dispatching = False
+        self._loop_task: int | None = None  # wait_for() from this task would deadlock
         self._routes: dict[Handler, _Route] = {}
         for handler in root.walk_handlers():
             self._routes[handler] = self._bind(handler)
@@ -109,21 +110,21 @@ class Dispatcher:
                     break
         return tuple(routes)
 
-    def _routes_for(self, event_type: str) -> tuple[_Route, ...]:
-        routes = self._table.get(event_type)
+    def _routes_for_unknown(self, event_type: str) -> tuple[_Route, ...]:
+        routes = self._unknown.get(event_type)
         if routes is None:
-            routes = self._unknown.get(event_type)
-            if routes is None:
-                routes = self._collect(event_type, known=False)
-                if len(self._unknown) < _UNKNOWN_CACHE_SIZE:
-                    self._unknown[event_type] = routes
+            routes = self._collect(event_type, known=False)
+            if len(self._unknown) < _UNKNOWN_CACHE_SIZE:
+                self._unknown[event_type] = routes
         return routes
 
     # --- the receive loop ---------------------------------------------------------------------
 
     async def receive_loop(self, transport: Transport) -> TransportClosed:
         """Decode and dispatch frames until the transport closes; return how it closed."""
+        self._loop_task = anyio.get_current_task().id
         receive = transport.receive
+        fast_decode = server_decoder.decode
         process = self.process
         count = 0
         while True:
@@ -132,10 +133,13 @@ class Dispatcher:
             except TransportClosed as closed:
                 return closed
             try:
-                event = decode(frame)
-            except DecodeError as exc:
-                await self.report(exc, None, None)
-                continue
+                event = fast_decode(frame)
+            except Exception:  # rare: let the full decoder tell an unknown type from a bad frame
+                try:
+                    event = decode(frame)
+                except DecodeError as exc:
+                    await self.report(exc, None, None)
+                    continue
             try:
                 await process(event)
             except Exception as exc:  # from middleware: handlers' own errors never get here
@@ -148,32 +152,30 @@ class Dispatcher:
         """Run every handler that matches ``event``, in order."""
         if self._waiters:
             self._wake_waiters(event)
-        routes = self._routes_for(event.type)
+        routes = self._table.get(event.type)
+        if routes is None:
+            routes = self._routes_for_unknown(event.type)
         if not routes:
             if event.type == "error":
                 _log_unhandled_error(event)
             return
-        self._dispatching = True
-        try:
-            for route in routes:
-                if route.simple:
-                    start = time.perf_counter()
-                    try:
-                        if route.is_async:
-                            await route.call(event)
-                        else:
-                            result = route.call(event)
-                            if result is not None and hasattr(result, "__await__"):
-                                await result
-                    except Exception as exc:
-                        await self.report(exc, event, route.handler)
-                    elapsed = time.perf_counter() - start
-                    if elapsed > self._slow:
-                        _log_slow(route.handler, event, elapsed, self._slow)
-                else:
-                    await self._dispatch_special(route, event)
-        finally:
-            self._dispatching = False
+        for route in routes:
+            if route.simple:
+                start = perf_counter()
+                try:
+                    if route.is_async:
+                        await route.call(event)
+                    else:
+                        result = route.call(event)
+                        if result is not None and hasattr(result, "__await__"):
+                            await result
+                except Exception as exc:
+                    await self.report(exc, event, route.handler)
+                elapsed = perf_counter() - start
+                if elapsed > self._slow:
+                    _log_slow(route.handler, event, elapsed, self._slow)
+            else:
+                await self._dispatch_special(route, event)
 
     async def _dispatch_special(self, route: _Route, event: ServerEvent) -> None:
         handler = route.handler
@@ -191,12 +193,12 @@ class Dispatcher:
         if handler.background:
             await self._spawn(route, event)
             return
-        start = time.perf_counter()
+        start = perf_counter()
         try:
             await _call(route, event)
         except Exception as exc:
             await self.report(exc, event, handler)
-        elapsed = time.perf_counter() - start
+        elapsed = perf_counter() - start
         if elapsed > self._slow:
             _log_slow(handler, event, elapsed, self._slow)
 
@@ -255,7 +257,7 @@ class Dispatcher:
     async def wait_for(
         self, key: str | type[ServerEvent], predicate: Callable[[Any], object] | None, timeout: float | None
     ) -> ServerEvent:
-        if self._dispatching:
+        if self._loop_task is not None and anyio.get_current_task().id == self._loop_task:
             raise RuntimeError(
                 "wait_for() from an inline handler would block the receive loop that delivers the event; "
                 "register the handler with background=True"

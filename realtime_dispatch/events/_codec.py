@@ -17,7 +17,7 @@ import msgspec
 from . import _client, _server
 from ._base import ClientEvent, DecodeError, ServerEvent, UnknownEvent
 
-__all__ = ("CLIENT_EVENTS", "SERVER_EVENTS", "decode", "decode_client", "encode")
+__all__ = ("CLIENT_EVENTS", "SERVER_EVENTS", "decode", "decode_client", "encode", "server_decoder")
 
 
 def _registry(module: Any, base: type[Any]) -> Mapping[str, Any]:
@@ -37,7 +37,7 @@ class _Envelope(msgspec.Struct):
     type: str
 
 
-_server_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[tuple(SERVER_EVENTS.values())])  # noqa: UP007
+server_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[tuple(SERVER_EVENTS.values())])  # noqa: UP007
 _client_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[tuple(CLIENT_EVENTS.values())])  # noqa: UP007
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
 _encoder = msgspec.json.Encoder()
@@ -50,7 +50,7 @@ def decode(data: bytes | str) -> ServerEvent:
     ``DecodeError`` for anything else that does not fit. No other exception escapes.
     """
     try:
-        event: ServerEvent = _server_decoder.decode(data)
+        event: ServerEvent = server_decoder.decode(data)
     except msgspec.ValidationError as exc:
         event_type = _unmodelled_type(data, exc, SERVER_EVENTS)
         raw = data.encode() if isinstance(data, str) else bytes(data)
