@@ -8,9 +8,9 @@ from the receive loop, in arrival order: no task and no event-loop pass per even
 from __future__ import annotations
 
 import logging
-from time import perf_counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import anyio

@@ -6,5 +6,17 @@ pair is for tests of the layers above; the WebSocket transport talks to the real
 
 from ._base import Transport, TransportClosed
 from ._memory import MemoryServer, MemoryTransport, memory_pair
+from ._websocket import HandshakeError, WebSocketOptions, WebSocketTransport, connect_websocket, serve_websocket
 
-__all__ = ("MemoryServer", "MemoryTransport", "Transport", "TransportClosed", "memory_pair")
+__all__ = (
+    "HandshakeError",
+    "MemoryServer",
+    "MemoryTransport",
+    "Transport",
+    "TransportClosed",
+    "WebSocketOptions",
+    "WebSocketTransport",
+    "connect_websocket",
+    "memory_pair",
+    "serve_websocket",
+)

@@ -1,0 +1,361 @@
+"""WebSocket over anyio: websockets' Sans-I/O protocol driven by anyio byte streams.
+
+One implementation for asyncio and trio. The connection runs no task of its own: frames
+are read by whoever calls ``receive`` (the app's receive loop), keepalive pings are sent
+only while that reader waits on a silent peer, and sends take a lock only when contended.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.abc
+from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import Protocol, State
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
+
+from ._base import TransportClosed
+
+__all__ = (
+    "HandshakeError",
+    "WebSocketOptions",
+    "WebSocketTransport",
+    "connect_websocket",
+    "serve_websocket",
+)
+
+logger = logging.getLogger("realtime_dispatch.transport")
+
+_MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketOptions:
+    """Connection settings, with the defaults a Realtime client wants.
+
+    - ``max_size``: largest incoming message. 16 MiB, because ``conversation.item.retrieved``
+      carries whole audio items (websockets' and the openai SDK's 1 MiB is a known failure).
+    - ``compression``: off. Base64 audio barely compresses and deflate costs CPU per frame.
+    - ``ssl_context``: TLS verification is on by default; pass a context to pin a CA.
+    - Proxies: not used. The connection goes straight to the host in the URL
+      (``HTTPS_PROXY`` and friends are ignored).
+    """
+
+    open_timeout: float = 10.0
+    ping_interval: float | None = 20.0
+    ping_timeout: float = 20.0
+    close_timeout: float = 10.0
+    max_size: int | None = 16 * _MiB
+    compression: bool = False
+    ssl_context: ssl.SSLContext | None = None
+    user_agent: str = "realtime-dispatch"
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class HandshakeError(ConnectionError):
+    """The server refused the WebSocket upgrade. ``status`` is the HTTP status (0 when
+    the connection failed before one arrived) and ``body`` the start of its body."""
+
+    def __init__(self, message: str, *, status: int = 0, body: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class WebSocketTransport:
+    """A ``Transport`` over one WebSocket connection (client or server side)."""
+
+    def __init__(self, protocol: Protocol, stream: anyio.abc.ByteStream, options: WebSocketOptions) -> None:
+        self._protocol = protocol
+        self._stream = stream
+        self._options = options
+        self._messages: deque[bytes] = deque()
+        self._fragments: list[bytes] = []
+        self._send_lock = anyio.Lock(fast_acquire=True)
+        self._reading = False
+        self._reader_done: anyio.Event | None = None  # set when a reader returns, for close()
+        self._pong_waiting: bytes | None = None
+        self._closed: TransportClosed | None = None
+        self._stream_closed = False
+        self.response: Response | None = None  # the handshake response, on the client side
+        self.request: Request | None = None  # the handshake request, on the server side
+
+    @property
+    def closed(self) -> TransportClosed | None:
+        """How the connection ended, once it has."""
+        return self._closed
+
+    # --- Transport --------------------------------------------------------------------------
+
+    async def send(self, data: bytes) -> None:
+        if self._closed is not None:
+            raise self._closed
+        if self._protocol.state is not State.OPEN:
+            raise self._close_marker()
+        self._protocol.send_text(data)
+        await self._flush()
+
+    async def receive(self) -> bytes:
+        messages = self._messages
+        while not messages:
+            if self._closed is not None:
+                raise self._closed
+            if self._reading:
+                raise RuntimeError("receive() is already running in another task")
+            self._reading = True
+            try:
+                await self._read_once()
+            finally:
+                self._reading = False
+                if self._reader_done is not None:
+                    self._reader_done.set()
+        return messages.popleft()
+
+    async def aclose(self) -> None:
+        await self.close()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake and wait for it (``close_timeout`` at most)."""
+        if self._stream_closed:
+            return
+        if self._protocol.state is State.OPEN:
+            self._protocol.send_close(code, reason)
+            with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                await self._flush()
+        if not self._reading:
+            # Nobody is reading: drain until the peer answers the close, or give up.
+            with anyio.move_on_after(self._options.close_timeout):
+                while self._closed is None and not self._stream_closed:
+                    await self._read_once()
+        else:
+            # The reader will see the close reply; give it the close timeout to do so.
+            self._reader_done = anyio.Event()
+            with anyio.move_on_after(self._options.close_timeout):
+                await self._reader_done.wait()
+        await self._close_stream()
+        if self._closed is None:
+            self._closed = self._close_marker()
+
+    # --- internals -----------------------------------------------------------------------------
+
+    async def _read_once(self) -> None:
+        """Read from the socket once (pinging a silent peer) and turn the bytes into messages."""
+        interval = self._options.ping_interval
+        if interval is None:
+            await self._feed(await self._receive_raw())
+            return
+        with anyio.move_on_after(interval) as scope:
+            data = await self._receive_raw()
+        if not scope.cancelled_caught:
+            await self._feed(data)
+            return
+        # Silent for a whole interval: check the peer is still there.
+        payload = os.urandom(4)
+        self._pong_waiting = payload
+        self._protocol.send_ping(payload)
+        await self._flush()
+        with anyio.move_on_after(self._options.ping_timeout):
+            while self._pong_waiting is not None and not self._messages and self._closed is None:
+                await self._feed(await self._receive_raw())
+            return
+        logger.warning("no pong within %gs: closing the connection", self._options.ping_timeout)
+        self._protocol.fail(1011, "keepalive ping timeout")
+        await self._flush()
+        self._closed = TransportClosed(1011, "keepalive ping timeout")
+        await self._close_stream()
+
+    async def _receive_raw(self) -> bytes | None:
+        """The next bytes from the socket, or None at end of stream."""
+        try:
+            return await self._stream.receive()
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            return None
+
+    async def _feed(self, data: bytes | None) -> None:
+        if data is None:
+            self._protocol.receive_eof()
+        else:
+            self._protocol.receive_data(data)
+        await self._flush()
+        self._collect(self._protocol.events_received())
+        if data is None or self._protocol.state is State.CLOSED:
+            await self._close_stream()
+            if self._closed is None:
+                self._closed = self._close_marker()
+
+    def _collect(self, events: list[Request | Response | Frame]) -> None:
+        for event in events:
+            if not isinstance(event, Frame):
+                continue
+            opcode = event.opcode
+            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                if event.fin:
+                    self._messages.append(bytes(event.data))  # no copy when already bytes
+                else:
+                    self._fragments = [bytes(event.data)]
+            elif opcode is Opcode.CONT:
+                self._fragments.append(bytes(event.data))
+                if event.fin:
+                    self._messages.append(b"".join(self._fragments))
+                    self._fragments = []
+            elif opcode is Opcode.PONG and event.data == self._pong_waiting:
+                self._pong_waiting = None
+
+    async def _flush(self) -> None:
+        async with self._send_lock:
+            for chunk in self._protocol.data_to_send():
+                if chunk:
+                    await self._stream.send(chunk)
+                else:
+                    try:
+                        await self._stream.send_eof()
+                    except NotImplementedError:  # TLS cannot half-close
+                        await self._close_stream()
+                        return
+
+    async def _close_stream(self) -> None:
+        if not self._stream_closed:
+            self._stream_closed = True
+            with anyio.CancelScope(shield=True):
+                await self._stream.aclose()
+
+    def _close_marker(self) -> TransportClosed:
+        protocol = self._protocol
+        if protocol.close_rcvd is not None:
+            return TransportClosed(protocol.close_rcvd.code, protocol.close_rcvd.reason)
+        if protocol.close_sent is not None and protocol.state is State.CLOSED:
+            return TransportClosed(protocol.close_sent.code, protocol.close_sent.reason)
+        return TransportClosed(1006, "connection lost")
+
+
+# --- client -------------------------------------------------------------------------------------
+
+
+async def connect_websocket(
+    url: str, headers: Mapping[str, str] | None = None, options: WebSocketOptions | None = None
+) -> WebSocketTransport:
+    """Open a WebSocket to ``url`` (``ws://`` or ``wss://``) and complete the handshake.
+
+    Raises ``HandshakeError`` when the server refuses, ``TimeoutError`` after
+    ``open_timeout``, and ``OSError`` when the host cannot be reached.
+    """
+    options = options or WebSocketOptions()
+    uri = parse_uri(url)
+    extensions = [ClientPerMessageDeflateFactory()] if options.compression else None
+    protocol = ClientProtocol(uri, extensions=extensions, max_size=options.max_size)
+    with anyio.fail_after(options.open_timeout):
+        if uri.secure:
+            context = options.ssl_context or ssl.create_default_context()
+            stream: anyio.abc.ByteStream = await anyio.connect_tcp(
+                uri.host, uri.port, tls=True, ssl_context=context, tls_hostname=uri.host, tls_standard_compatible=False
+            )
+        else:
+            stream = await anyio.connect_tcp(uri.host, uri.port)
+        transport = WebSocketTransport(protocol, stream, options)
+        try:
+            request = protocol.connect()
+            request.headers["User-Agent"] = options.user_agent
+            for name, value in {**options.extra_headers, **(headers or {})}.items():
+                request.headers[name] = value
+            protocol.send_request(request)
+            await transport._flush()
+            response = await _handshake_message(transport)
+            if not isinstance(response, Response):
+                raise HandshakeError("the server sent a request instead of a handshake response")
+        except BaseException:
+            await transport._close_stream()
+            raise
+    if protocol.handshake_exc is not None or response.status_code != 101:
+        await transport._close_stream()
+        body = response.body.decode("utf-8", "replace")[:500] if response.body else ""
+        raise HandshakeError(
+            f"WebSocket upgrade refused: HTTP {response.status_code} {response.reason_phrase}"
+            + (f": {body}" if body else ""),
+            status=response.status_code,
+            body=body,
+        )
+    transport.response = response
+    return transport
+
+
+async def _handshake_message(transport: WebSocketTransport) -> Request | Response:
+    """Read until the handshake request or response arrives."""
+    protocol = transport._protocol
+    while True:
+        data = await transport._receive_raw()
+        if data is None:
+            protocol.receive_eof()
+        else:
+            protocol.receive_data(data)
+        await transport._flush()
+        events = protocol.events_received()
+        for index, event in enumerate(events):
+            if isinstance(event, (Request, Response)):
+                # Frames can ride in the same read as the handshake: keep them.
+                transport._collect(events[index + 1 :])
+                return event
+        if data is None:
+            raise HandshakeError("connection closed during the WebSocket handshake")
+
+
+# --- server (for the simulator and tests) ---------------------------------------------------------
+
+
+@asynccontextmanager
+async def serve_websocket(
+    handler: Callable[[WebSocketTransport], Awaitable[None]],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    options: WebSocketOptions | None = None,
+    accept: Callable[[Request], Response | None] | None = None,
+) -> AsyncIterator[int]:
+    """Serve WebSocket connections on ``host:port`` while the block runs; yields the port.
+
+    ``handler`` gets each open connection and owns it until it returns. ``accept`` may
+    look at the handshake request and return a refusal ``Response`` (or None to accept).
+    """
+    options = options or WebSocketOptions(ping_interval=None)
+    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    bound_port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+
+    async def serve_one(stream: anyio.abc.SocketStream) -> None:
+        extensions = [ServerPerMessageDeflateFactory()] if options.compression else None
+        protocol = ServerProtocol(extensions=extensions, max_size=options.max_size)
+        transport = WebSocketTransport(protocol, stream, options)
+        try:
+            with anyio.fail_after(options.open_timeout):
+                request = await _handshake_message(transport)
+            if not isinstance(request, Request):
+                return
+            refusal = accept(request) if accept else None
+            response = refusal or protocol.accept(request)
+            protocol.send_response(response)
+            await transport._flush()
+            if refusal is not None or protocol.state is not State.OPEN:
+                await transport._close_stream()
+                return
+            transport.request = request
+            await handler(transport)
+        except Exception:
+            logger.exception("WebSocket server connection failed")
+        finally:
+            await transport.close()
+
+    async with listener, anyio.create_task_group() as task_group:
+        task_group.start_soon(listener.serve, serve_one)
+        try:
+            yield bound_port
+        finally:
+            task_group.cancel_scope.cancel()
