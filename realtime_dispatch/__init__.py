@@ -15,6 +15,12 @@ from ._app import on_error as on_error
 from ._connection import Connection as Connection
 from ._connection import NotConnected as NotConnected
 from ._dispatch import HandlerTimeout as HandlerTimeout
+from ._endpoints import ConfigError as ConfigError
+from ._endpoints import Endpoint as Endpoint
+from ._endpoints import azure as azure
+from ._endpoints import openai as openai
+from ._reconnect import ConnectionFailed as ConnectionFailed
+from ._reconnect import Reconnect as Reconnect
 from ._router import Router as Router
 from .events import DecodeError as DecodeError
 from .events import UnknownEvent as UnknownEvent
@@ -22,16 +28,22 @@ from .events import UnknownEvent as UnknownEvent
 __version__ = "0.1.0.dev0"
 
 __all__ = (
+    "ConfigError",
     "Connection",
+    "ConnectionFailed",
+    "Endpoint",
     "DecodeError",
     "HandlerTimeout",
     "NotConnected",
     "RealtimeApp",
+    "Reconnect",
     "Router",
     "TransportFactory",
     "UnknownEvent",
     "__version__",
+    "azure",
     "events",
     "on",
     "on_error",
+    "openai",
 )

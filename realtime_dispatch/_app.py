@@ -5,28 +5,31 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import anyio
 
 from ._connection import Connection, OutboundMiddleware
 from ._dispatch import Dispatcher, InboundMiddleware
+from ._endpoints import Endpoint
 from ._handlers import analyse, qualified_name
+from ._reconnect import RECOVERABLE_CLOSE_CODES, ConnectionFailed, Reconnect
 from ._router import Api, Router, _Spec, api_hint, resolve_keys
 from .events import ServerEvent, Session, SessionUpdate
-from .transports import Transport
+from .transports import Transport, TransportClosed
 
 if TYPE_CHECKING:
     from ._keys import OnFunction, OnMethod
 
-__all__ = ("RealtimeApp", "TransportFactory", "on", "on_error")
+__all__ = ("RealtimeApp", "Target", "TransportFactory", "on", "on_error")
 
 logger = logging.getLogger("realtime_dispatch.app")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 TransportFactory = Callable[[], Awaitable[Transport]]
+Target = Transport | TransportFactory | str
 
 _ROUTES = "__realtime_routes__"
 _ERRORS = "__realtime_error_types__"
@@ -70,7 +73,9 @@ class RealtimeApp:
     ``Session`` sent as ``session.update`` on every connect), ``slow_handler_threshold``
     (seconds an inline handler may hold the receive loop before a warning),
     ``max_background_tasks`` (background handlers in flight before the loop waits) and
-    ``shutdown_grace`` (seconds background handlers get to finish at shutdown).
+    ``shutdown_grace`` (seconds background handlers get to finish at shutdown),
+    ``reconnect`` (a ``Reconnect`` policy, or None) and ``max_pending_sends`` (client
+    events that may wait out a reconnect before ``send`` fails with ``NotConnected``).
     """
 
     api: ClassVar[Api] = "ga"
@@ -78,6 +83,8 @@ class RealtimeApp:
     slow_handler_threshold: float = 0.05
     max_background_tasks: int = 256
     shutdown_grace: float = 5.0
+    reconnect: Reconnect | None = Reconnect()
+    max_pending_sends: int = 1000
 
     _handler_names: ClassVar[tuple[str, ...]] = ()
 
@@ -153,7 +160,8 @@ class RealtimeApp:
         """Before the first connection."""
 
     async def on_connect(self, connection: Connection) -> None:
-        """After each connection opens (again after a reconnect), once ``session`` is sent."""
+        """After each connection opens (again after a reconnect), once ``session`` and the
+        client events that waited out a reconnect are sent."""
 
     async def on_disconnect(self, connection: Connection) -> None:
         """After each connection closes."""
@@ -171,22 +179,28 @@ class RealtimeApp:
         return self._connection
 
     @asynccontextmanager
-    async def connect(self, transport: Transport | TransportFactory) -> AsyncIterator[Connection]:
+    async def connect(self, target: Target) -> AsyncIterator[Connection]:
         """Run the app in the background for the ``async with`` block; yields the connection.
 
-        For embedding in a program that has its own work to do. Leaving the block closes
+        ``target`` is an ``Endpoint`` (``openai(...)``, ``azure(...)``), a ``ws://`` or
+        ``wss://`` URL, any async transport factory, or an open ``Transport``. With a
+        factory, a lost connection is reopened per ``reconnect``. Leaving the block closes
         the connection and stops the app.
         """
         if self._running:
             raise RuntimeError("this app is already running")
+        factory = _factory(target)
         self._running = True
         self.router._frozen = True
         try:
             await self.on_startup()
             try:
                 async with anyio.create_task_group() as task_group:
-                    opened = await _open(transport)
-                    connection = Connection(opened, middleware=self._outbound)
+                    transport = await self._open(factory, target)
+                    connection = Connection(
+                        middleware=self._outbound,
+                        max_pending=self.max_pending_sends if factory is not None else 0,
+                    )
                     dispatcher = Dispatcher(
                         self.router,
                         self,
@@ -199,7 +213,8 @@ class RealtimeApp:
                     connection._dispatcher = dispatcher
                     self._connection = connection
                     finished = self._finished = anyio.Event()
-                    task_group.start_soon(self._serve, dispatcher, connection, opened, finished)
+                    outcome: list[BaseException] = []
+                    task_group.start_soon(self._serve, dispatcher, connection, transport, factory, finished, outcome)
                     try:
                         yield connection
                     finally:
@@ -211,6 +226,8 @@ class RealtimeApp:
                                     "background handlers still running after %gs: cancelled", self.shutdown_grace
                                 )
                         task_group.cancel_scope.cancel()
+                    if outcome:
+                        raise outcome[0]
             finally:
                 with anyio.CancelScope(shield=True):
                     await self.on_shutdown()
@@ -220,32 +237,83 @@ class RealtimeApp:
             self._running = False
             self.router._frozen = False
 
+    async def _open(self, factory: TransportFactory | None, target: Target) -> Transport:
+        if factory is None:
+            assert isinstance(target, Transport)
+            return target
+        transport = await factory()
+        logger.info("connected to %s", target)
+        return transport
+
     async def _serve(
-        self, dispatcher: Dispatcher, connection: Connection, transport: Transport, finished: anyio.Event
+        self,
+        dispatcher: Dispatcher,
+        connection: Connection,
+        transport: Transport,
+        factory: TransportFactory | None,
+        finished: anyio.Event,
+        outcome: list[BaseException],
     ) -> None:
+        """Run connections one after the other until one ends for good."""
         try:
-            if self.session is not None:
-                await connection.send(SessionUpdate(session=self.session))
+            while True:
+                closed = await self._serve_one(dispatcher, connection, transport)
+                if connection._closing or factory is None or closed.code not in RECOVERABLE_CLOSE_CODES:
+                    connection._detach(reconnecting=False)
+                    return
+                logger.warning("connection lost (%d%s): reconnecting", closed.code, _reason(closed.reason))
+                connection._detach(reconnecting=True)
+                transport = await self._reconnect(factory, connection)
+        except ConnectionFailed as exc:
+            connection._fail_pending(exc)
+            outcome.append(exc)
+        finally:
+            finished.set()
+
+    async def _serve_one(self, dispatcher: Dispatcher, connection: Connection, transport: Transport) -> TransportClosed:
+        try:
+            replay = SessionUpdate(session=self.session) if self.session is not None else None
+            await connection._attach(transport, replay)
             await self.on_connect(connection)
             closed = await dispatcher.receive_loop(transport)
-            logger.info("connection closed (%d%s)", closed.code, f": {closed.reason}" if closed.reason else "")
+            logger.info("connection closed (%d%s)", closed.code, _reason(closed.reason))
+            return closed
+        except TransportClosed as closed:  # lost while sending the session or in on_connect
+            return closed
         finally:
             with anyio.CancelScope(shield=True):
                 try:
                     await self.on_disconnect(connection)
                 finally:
-                    await connection.close()
-                    finished.set()
+                    with suppress(Exception):
+                        await transport.aclose()
 
-    async def run_async(self, transport: Transport | TransportFactory) -> None:
-        """Run until the connection closes (or the surrounding scope is cancelled)."""
-        async with self.connect(transport):
+    async def _reconnect(self, factory: TransportFactory, connection: Connection) -> Transport:
+        policy = self.reconnect
+        last: BaseException | None = None
+        for attempt, delay in enumerate(policy.delays() if policy else (), 1):
+            await anyio.sleep(delay)
+            if connection._closing:
+                break
+            try:
+                transport = await factory()
+            except Exception as exc:
+                if Reconnect.is_fatal(exc):
+                    raise ConnectionFailed(f"reconnect refused: {exc}") from exc
+                logger.warning("reconnect attempt %d failed: %s", attempt, exc)
+                last = exc
+                continue
+            logger.info("reconnected after %d attempt(s)", attempt)
+            return transport
+        raise ConnectionFailed("could not reconnect") from last
+
+    async def run_async(self, target: Target) -> None:
+        """Run until the connection ends for good (or the surrounding scope is cancelled)."""
+        async with self.connect(target):
             assert self._finished is not None
             await self._finished.wait()
 
-    def run(
-        self, transport: Transport | TransportFactory, *, backend: str = "asyncio", handle_signals: bool = True
-    ) -> None:
+    def run(self, target: Target, *, backend: str = "asyncio", handle_signals: bool = True) -> None:
         """Blocking entry point: run the event loop (``"asyncio"`` or ``"trio"``) until the
         connection closes. SIGINT and SIGTERM close the connection cleanly."""
 
@@ -253,16 +321,24 @@ class RealtimeApp:
             async with anyio.create_task_group() as task_group:
                 if handle_signals:
                     task_group.start_soon(_stop_on_signal, task_group.cancel_scope)
-                await self.run_async(transport)
+                await self.run_async(target)
                 task_group.cancel_scope.cancel()
 
         anyio.run(main, backend=backend)
 
 
-async def _open(transport: Transport | TransportFactory) -> Transport:
-    if isinstance(transport, Transport):
-        return transport
-    return await transport()
+def _factory(target: Target) -> TransportFactory | None:
+    if isinstance(target, str):
+        return Endpoint(target)
+    if isinstance(target, Transport):
+        return None
+    if callable(target):
+        return target
+    raise TypeError(f"cannot connect to {target!r}: give an Endpoint, a URL, a transport factory or a Transport")
+
+
+def _reason(reason: str) -> str:
+    return f": {reason}" if reason else ""
 
 
 async def _stop_on_signal(scope: anyio.CancelScope) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from .events import ClientEvent, DecodeError, ServerEvent, decode, encode
 from .transports import Transport, TransportClosed
@@ -22,7 +25,18 @@ OutboundMiddleware = Callable[[ClientEvent, Callable[[ClientEvent], Awaitable[No
 
 
 class NotConnected(RuntimeError):
-    """There is no open transport to send on."""
+    """There is no open transport to send on (and no reconnect to wait for)."""
+
+
+class _Pending:
+    """A send waiting for the connection to come back."""
+
+    __slots__ = ("done", "error", "event")
+
+    def __init__(self, event: ClientEvent) -> None:
+        self.event = event
+        self.done = anyio.Event()
+        self.error: BaseException | None = None
 
 
 class Connection:
@@ -34,9 +48,18 @@ class Connection:
     """
 
     def __init__(
-        self, transport: Transport | None = None, *, middleware: list[OutboundMiddleware] | None = None
+        self,
+        transport: Transport | None = None,
+        *,
+        middleware: list[OutboundMiddleware] | None = None,
+        max_pending: int = 0,
     ) -> None:
         self._transport = transport
+        self._closing = False  # close() was asked for: do not reconnect
+        self._reconnecting = False
+        self._max_pending = max_pending  # sends that may wait out a reconnect; 0 = fail at once
+        self._pending: deque[_Pending] = deque()
+        self._priority = False  # sending the session replay: goes ahead of waiting events
         self._dispatcher: Dispatcher | None = None
         self._iterating = False
         # Cheap unique ids: a random per-connection stem plus a counter.
@@ -73,12 +96,68 @@ class Connection:
         await self._transport_or_raise().send(data.encode() if isinstance(data, str) else data)
 
     async def _send_now(self, event: ClientEvent) -> None:
-        await self._transport_or_raise().send(encode(event))
+        transport = self._transport
+        if transport is None or (self._pending and not self._priority):  # keep order behind waiting events
+            await self._wait_reconnected(event)
+            return
+        try:
+            await transport.send(encode(event))
+        except TransportClosed:
+            if self._priority:
+                raise
+            await self._wait_reconnected(event)  # the app decides: reconnect and send, or fail it
+
+    async def _wait_reconnected(self, event: ClientEvent) -> None:
+        if self._closing or not self._max_pending or (self._transport is None and not self._reconnecting):
+            raise NotConnected("not connected")
+        if len(self._pending) >= self._max_pending:
+            raise NotConnected(f"not connected, and {len(self._pending)} sends already wait for the reconnect")
+        pending = _Pending(event)
+        self._pending.append(pending)
+        await pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
 
     def _transport_or_raise(self) -> Transport:
         if self._transport is None:
             raise NotConnected("not connected")
         return self._transport
+
+    # --- reconnects (driven by the app) --------------------------------------------------------
+
+    def _detach(self, *, reconnecting: bool) -> None:
+        self._transport = None
+        self._reconnecting = reconnecting and not self._closing
+        if not self._reconnecting:
+            self._fail_pending(NotConnected("the connection closed before this event could be sent"))
+
+    async def _attach(self, transport: Transport, first: ClientEvent | None = None) -> None:
+        """Use a new transport: send ``first`` (the session replay), then what waited, in order."""
+        self._transport = transport
+        if first is not None:
+            self._priority = True
+            try:
+                await self.send(first)
+            finally:
+                self._priority = False
+        while self._pending:
+            pending = self._pending[0]
+            try:
+                await transport.send(encode(pending.event))
+            except BaseException as exc:
+                pending.error = exc
+                self._pending.popleft()
+                pending.done.set()
+                raise
+            self._pending.popleft()
+            pending.done.set()
+        self._reconnecting = False
+
+    def _fail_pending(self, error: BaseException) -> None:
+        while self._pending:
+            pending = self._pending.popleft()
+            pending.error = error
+            pending.done.set()
 
     # --- receiving ----------------------------------------------------------------------------
 
@@ -125,7 +204,11 @@ class Connection:
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Close the transport; an app's receive loop then ends."""
+        """Close the connection for good: an app's receive loop ends, no reconnect follows,
+        and sends still waiting for a reconnect fail with ``NotConnected``."""
+        self._closing = True
+        self._reconnecting = False
+        self._fail_pending(NotConnected("the connection was closed"))
         transport, self._transport = self._transport, None
         if transport is not None:
             await transport.aclose()

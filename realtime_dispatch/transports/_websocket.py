@@ -88,6 +88,7 @@ class WebSocketTransport:
         self._pong_waiting: bytes | None = None
         self._closed: TransportClosed | None = None
         self._stream_closed = False
+        self._closing: anyio.Event | None = None
         self.response: Response | None = None  # the handshake response, on the client side
         self.request: Request | None = None  # the handshake request, on the server side
 
@@ -104,7 +105,12 @@ class WebSocketTransport:
         if self._protocol.state is not State.OPEN:
             raise self._close_marker()
         self._protocol.send_text(data)
-        await self._flush()
+        try:
+            await self._flush()
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            await self._close_stream()
+            self._closed = self._closed or TransportClosed(1006, "connection lost")
+            raise self._closed from None
 
     async def receive(self) -> bytes:
         messages = self._messages
@@ -129,6 +135,16 @@ class WebSocketTransport:
         """Start the closing handshake and wait for it (``close_timeout`` at most)."""
         if self._stream_closed:
             return
+        if self._closing is not None:  # another task is closing: wait for it
+            await self._closing.wait()
+            return
+        self._closing = anyio.Event()
+        try:
+            await self._close_handshake(code, reason)
+        finally:
+            self._closing.set()
+
+    async def _close_handshake(self, code: int, reason: str) -> None:
         if self._protocol.state is State.OPEN:
             self._protocol.send_close(code, reason)
             with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):

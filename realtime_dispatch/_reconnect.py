@@ -1,0 +1,45 @@
+"""When and how fast to reconnect after a connection is lost."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .transports import HandshakeError
+
+__all__ = ("RECOVERABLE_CLOSE_CODES", "ConnectionFailed", "Reconnect")
+
+RECOVERABLE_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
+"""Going away, no status, abnormal closure, server error, restart, try again later, TLS."""
+
+_FATAL_STATUSES = frozenset({400, 401, 403, 404})
+
+
+class ConnectionFailed(ConnectionError):
+    """The app could not (re)connect and gave up. ``__cause__`` holds the last error."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Exponential backoff with jitter: ``min(initial_delay * 2**n, max_delay)`` scaled by
+    a random factor in ``[1 - jitter, 1]``, for at most ``max_attempts`` tries in a row
+    (``None``: no limit). Only recoverable close codes and connection failures retry; a
+    refused handshake with 400/401/403/404 (bad key, unknown model) stops at once.
+    """
+
+    max_attempts: int | None = 10
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    jitter: float = 0.25
+
+    def delays(self) -> Iterator[float]:
+        attempt = 0
+        while self.max_attempts is None or attempt < self.max_attempts:
+            base = min(self.initial_delay * 2**attempt, self.max_delay)
+            yield base * (1 - self.jitter * random.random())
+            attempt += 1
+
+    @staticmethod
+    def is_fatal(exc: BaseException) -> bool:
+        return isinstance(exc, HandshakeError) and exc.status in _FATAL_STATUSES
