@@ -116,16 +116,34 @@ def _tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-def _pcm(rng: random.Random, n_bytes: int, t0: int) -> bytes:
-    """Speech-like PCM16: a few harmonics under a syllable-rate envelope, plus noise."""
-    samples = []
-    for i in range(t0, t0 + n_bytes // 2):
-        t = i / SAMPLE_RATE
+class _Voice:
+    """Speech-like PCM16: harmonics under a syllable-rate envelope, plus noise.
+
+    The tone repeats every second and the noise table has a prime length, so chunks never repeat
+    exactly; tables keep building the corpus fast.
+    """
+
+    _NOISE_LEN = 7919
+
+    def __init__(self, rng: random.Random) -> None:
+        self._tone = [self._tone_at(i / SAMPLE_RATE) for i in range(SAMPLE_RATE)]
+        self._noise = [rng.gauss(0.0, 300.0) for _ in range(self._NOISE_LEN)]
+        self._next = 0
+
+    @staticmethod
+    def _tone_at(t: float) -> float:
         envelope = 0.5 + 0.5 * math.sin(2 * math.pi * 4.0 * t)
-        tone = sum(math.sin(2 * math.pi * f * t) / k for k, f in enumerate((180.0, 360.0, 540.0, 1250.0), start=1))
-        value = 6000.0 * envelope * tone + rng.gauss(0.0, 300.0)
-        samples.append(max(-32768, min(32767, int(value))))
-    return struct.pack(f"<{len(samples)}h", *samples)
+        harmonics = (180.0, 360.0, 540.0, 1250.0)
+        return 6000.0 * envelope * sum(math.sin(2 * math.pi * f * t) / k for k, f in enumerate(harmonics, start=1))
+
+    def pcm(self, n_bytes: int) -> bytes:
+        tone, noise, start = self._tone, self._noise, self._next
+        self._next += n_bytes // 2
+        samples = [
+            max(-32768, min(32767, int(tone[i % SAMPLE_RATE] + noise[i % self._NOISE_LEN])))
+            for i in range(start, self._next)
+        ]
+        return struct.pack(f"<{len(samples)}h", *samples)
 
 
 def _session(ids: _Ids, session_id: str, expires_at: int, *, updated: bool, modalities: str) -> dict[str, Any]:
@@ -243,7 +261,7 @@ class _Session:
         self.expires_at = 1785217650
         self.previous_item: str | None = None
         self.audio_ms = 1460
-        self.audio_sample = 0
+        self.voice = _Voice(self.rng)
 
     def emit(self, type_: str, **fields: Any) -> None:
         self.frames.append(_dumps({"type": type_, "event_id": self.ids("event"), **fields}))
@@ -290,8 +308,7 @@ class _Session:
         )
 
     def audio_chunk(self, stream: dict[str, Any], n_bytes: int) -> None:
-        pcm = _pcm(self.rng, n_bytes, self.audio_sample)
-        self.audio_sample += n_bytes // 2
+        pcm = self.voice.pcm(n_bytes)
         self.emit("response.output_audio.delta", **stream, delta=base64.b64encode(pcm).decode("ascii"))
 
     def answer(self, text: str, *, modality: str, user_item: str | None, user_text: str | None) -> None:
@@ -334,9 +351,7 @@ class _Session:
             content = [{"type": "output_audio", "transcript": text}]
         else:
             for token in tokens:
-                self.emit(
-                    "response.output_text.delta", **stream, delta=token, obfuscation=self.ids.obfuscation(token)
-                )
+                self.emit("response.output_text.delta", **stream, delta=token, obfuscation=self.ids.obfuscation(token))
             self.emit("response.output_text.done", **stream, text=text)
             done_part = {"type": part_type, "text": text}
             content = [{"type": "output_text", "text": text}]

@@ -50,6 +50,7 @@ def decode(data: bytes | str) -> ServerEvent:
     ``DecodeError`` for anything else that does not fit. No other exception escapes.
     """
     try:
+        _check_utf8(data)
         event: ServerEvent = server_decoder.decode(data)
     except msgspec.ValidationError as exc:
         event_type = _unmodelled_type(data, exc, SERVER_EVENTS)
@@ -65,6 +66,7 @@ def decode_client(data: bytes | str) -> ClientEvent:
     the server rejects those too, so a relay or simulator must not pass them on quietly.
     """
     try:
+        _check_utf8(data)
         event: ClientEvent = _client_decoder.decode(data)
     except msgspec.ValidationError as exc:
         event_type = _unmodelled_type(data, exc, CLIENT_EVENTS)
@@ -82,6 +84,19 @@ def encode(event: ServerEvent | ClientEvent) -> bytes:
     if isinstance(event, UnknownEvent):
         return event.raw
     return _encoder.encode(event)
+
+
+def _check_utf8(data: object) -> None:
+    """Raise UnicodeDecodeError for invalid UTF-8 anywhere in the frame.
+
+    msgspec validates every string it decodes, but not the fields it skips (undeclared
+    ones, and all of an unknown event). Typical frames are ASCII, which is one fast scan.
+    """
+    if isinstance(data, (bytes, bytearray)):
+        if not data.isascii():
+            data.decode("utf-8")
+    elif isinstance(data, memoryview):
+        bytes(data).decode("utf-8")
 
 
 def _unmodelled_type(data: bytes | str, exc: msgspec.ValidationError, known: Mapping[str, Any]) -> str:

@@ -142,6 +142,9 @@ class WebSocketTransport:
         try:
             await self._close_handshake(code, reason)
         finally:
+            await self._close_stream()  # even when cancelled mid-handshake: never leak the socket
+            if self._closed is None:
+                self._closed = self._close_marker()
             self._closing.set()
 
     async def _close_handshake(self, code: int, reason: str) -> None:
