@@ -194,6 +194,7 @@ class RealtimeApp:
         self.router._frozen = True
         try:
             await self.on_startup()
+            outcome: list[BaseException] = []
             try:
                 async with anyio.create_task_group() as task_group:
                     transport = await self._open(factory, target)
@@ -213,7 +214,6 @@ class RealtimeApp:
                     connection._dispatcher = dispatcher
                     self._connection = connection
                     finished = self._finished = anyio.Event()
-                    outcome: list[BaseException] = []
                     task_group.start_soon(self._serve, dispatcher, connection, transport, factory, finished, outcome)
                     try:
                         yield connection
@@ -226,8 +226,8 @@ class RealtimeApp:
                                     "background handlers still running after %gs: cancelled", self.shutdown_grace
                                 )
                         task_group.cancel_scope.cancel()
-                    if outcome:
-                        raise outcome[0]
+                if outcome:  # raised here, outside the task group, so it is not wrapped in a group
+                    raise outcome[0]
             finally:
                 with anyio.CancelScope(shield=True):
                     await self.on_shutdown()

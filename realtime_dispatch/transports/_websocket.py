@@ -38,6 +38,19 @@ __all__ = (
 logger = logging.getLogger("realtime_dispatch.transport")
 
 _MiB = 1024 * 1024
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "openai-api-key", "x-api-key", "cookie", "set-cookie"})
+
+
+class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """websockets logs every handshake header at DEBUG: keep credentials out of the logs."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: object) -> None:
+        if len(args) == 2 and isinstance(args[0], str) and args[0].lower() in _SECRET_HEADERS:
+            args = (args[0], "<redacted>")
+        super().log(level, msg, *args, **kwargs)  # type: ignore[arg-type]
+
+
+_protocol_logger = _RedactingLogger(logging.getLogger("realtime_dispatch.websocket"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +285,7 @@ async def connect_websocket(
     options = options or WebSocketOptions()
     uri = parse_uri(url)
     extensions = [ClientPerMessageDeflateFactory()] if options.compression else None
-    protocol = ClientProtocol(uri, extensions=extensions, max_size=options.max_size)
+    protocol = ClientProtocol(uri, extensions=extensions, max_size=options.max_size, logger=_protocol_logger)
     with anyio.fail_after(options.open_timeout):
         if uri.secure:
             context = options.ssl_context or ssl.create_default_context()
@@ -351,7 +364,7 @@ async def serve_websocket(
 
     async def serve_one(stream: anyio.abc.SocketStream) -> None:
         extensions = [ServerPerMessageDeflateFactory()] if options.compression else None
-        protocol = ServerProtocol(extensions=extensions, max_size=options.max_size)
+        protocol = ServerProtocol(extensions=extensions, max_size=options.max_size, logger=_protocol_logger)
         transport = WebSocketTransport(protocol, stream, options)
         try:
             with anyio.fail_after(options.open_timeout):

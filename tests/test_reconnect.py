@@ -1,0 +1,184 @@
+"""Reconnect against a real WebSocket server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+
+import anyio
+import pytest
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from realtime_dispatch import Connection, ConnectionFailed, NotConnected, RealtimeApp, Reconnect, events, on, openai
+from realtime_dispatch.transports import TransportClosed, WebSocketTransport, memory_pair, serve_websocket
+
+pytestmark = pytest.mark.anyio
+
+FAST = Reconnect(initial_delay=0.01, max_delay=0.02, max_attempts=3)
+
+
+class Recorder:
+    """A scripted server: connection N runs ``scripts[N]``; records what each received."""
+
+    def __init__(self, *scripts) -> None:  # type: ignore[no-untyped-def]
+        self.scripts = list(scripts)
+        self.received: list[list[str]] = []
+
+    async def __call__(self, transport: WebSocketTransport) -> None:
+        index = len(self.received)
+        self.received.append([])
+        script = self.scripts[min(index, len(self.scripts) - 1)]
+        with contextlib.suppress(TransportClosed):
+            await script(transport, self.received[index])
+
+
+async def receive_type(transport: WebSocketTransport, log: list[str]) -> events.ClientEvent:
+    event = events.decode_client(await transport.receive())
+    log.append(event.type)
+    return event
+
+
+def endpoint(port: int):  # type: ignore[no-untyped-def]
+    return openai("gpt-realtime", base_url=f"ws://127.0.0.1:{port}/v1")
+
+
+class App(RealtimeApp):
+    session = events.Session(type="realtime", instructions="hello")
+    reconnect = FAST
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.connects = 0
+        self.disconnects = 0
+
+    async def on_connect(self, connection: Connection) -> None:
+        self.connects += 1
+
+    async def on_disconnect(self, connection: Connection) -> None:
+        self.disconnects += 1
+
+
+async def test_reconnects_replays_session_and_sends_queued_events_once() -> None:
+    async def first(transport: WebSocketTransport, log: list[str]) -> None:
+        await receive_type(transport, log)  # session.update
+        await transport.send(events.encode(events.SessionCreated.build(session=events.Session())))
+        await transport.close(1011, "server error")
+
+    async def second(transport: WebSocketTransport, log: list[str]) -> None:
+        while True:
+            event = await receive_type(transport, log)
+            if event.type == "response.create":
+                await transport.send(events.encode(events.ResponseDone.build(response=events.Response())))
+
+    class Reconnecting(App):
+        @on("session.created", background=True)
+        async def created(self, conn: Connection) -> None:
+            await conn.send(events.ResponseCreate())  # races the close: must wait out the reconnect
+
+        @on("response.done")
+        async def done(self, conn: Connection) -> None:
+            await conn.close()
+
+    server = Recorder(first, second)
+    app = Reconnecting()
+    async with serve_websocket(server) as port:
+        with anyio.fail_after(10):
+            await app.run_async(endpoint(port))
+    assert server.received[0] == ["session.update"]
+    assert server.received[1] == ["session.update", "response.create"]  # replayed first, sent once
+    assert app.connects == 2
+    assert app.disconnects == 2
+
+
+async def test_normal_close_does_not_reconnect() -> None:
+    async def close_normally(transport: WebSocketTransport, log: list[str]) -> None:
+        await receive_type(transport, log)
+        await transport.close(1000)
+
+    server = Recorder(close_normally)
+    app = App()
+    async with serve_websocket(server) as port:
+        with anyio.fail_after(10):
+            await app.run_async(endpoint(port))
+    assert len(server.received) == 1
+    assert app.connects == 1
+
+
+async def test_fatal_handshake_on_reconnect_stops_at_once() -> None:
+    connections = 0
+
+    def accept(request: Request) -> Response | None:
+        nonlocal connections
+        connections += 1
+        if connections == 1:
+            return None
+        body = b'{"error":{"code":"invalid_api_key"}}'
+        return Response(401, "Unauthorized", Headers([("Content-Length", str(len(body)))]), body)
+
+    async def drop(transport: WebSocketTransport, log: list[str]) -> None:
+        await receive_type(transport, log)
+        await transport.close(1012, "restart")
+
+    app = App()
+    async with serve_websocket(Recorder(drop), accept=accept) as port:
+        with anyio.fail_after(10), pytest.raises(ConnectionFailed, match="401"):
+            await app.run_async(endpoint(port))
+    assert connections == 2  # no retry after the 401
+
+
+async def test_gives_up_after_max_attempts_when_the_server_is_gone() -> None:
+    async def drop(transport: WebSocketTransport, log: list[str]) -> None:
+        await receive_type(transport, log)
+        await transport.close(1001, "going away")
+
+    app = App()
+    async with serve_websocket(Recorder(drop)) as port:
+        target = endpoint(port)
+
+        async def factory():  # type: ignore[no-untyped-def]
+            if app.connects:  # after the first connection, the server is "gone"
+                raise OSError("connection refused")
+            return await target()
+
+        with anyio.fail_after(10), pytest.raises(ConnectionFailed, match="could not reconnect") as caught:
+            await app.run_async(factory)
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+async def test_closing_the_connection_does_not_reconnect() -> None:
+    async def serve(transport: WebSocketTransport, log: list[str]) -> None:
+        while True:
+            await receive_type(transport, log)
+
+    class Closer(App):
+        async def on_connect(self, connection: Connection) -> None:
+            await super().on_connect(connection)
+            await connection.close()
+
+    server = Recorder(serve)
+    app = Closer()
+    async with serve_websocket(server) as port:
+        with anyio.fail_after(10):
+            await app.run_async(endpoint(port))
+    assert app.connects == 1
+    assert len(server.received) == 1
+
+
+async def test_without_a_factory_sends_after_the_end_fail_with_not_connected() -> None:
+    gone = anyio.Event()
+
+    class Watcher(App):
+        async def on_disconnect(self, connection: Connection) -> None:
+            await super().on_disconnect(connection)
+            gone.set()
+
+    client, server = memory_pair()
+    app = Watcher()
+    async with app.connect(client) as conn:
+        assert (await server.receive_event()).type == "session.update"
+        await server.close(1006, "lost")
+        with anyio.fail_after(5):
+            await gone.wait()
+        with pytest.raises(NotConnected):
+            await conn.send(events.ResponseCreate())
+    assert app.connects == 1
