@@ -70,10 +70,17 @@ async def test_reconnects_replays_session_and_sends_queued_events_once() -> None
             if event.type == "response.create":
                 await transport.send(events.encode(events.ResponseDone.build(response=events.Response())))
 
+    lost = anyio.Event()
+
     class Reconnecting(App):
+        async def on_disconnect(self, connection: Connection) -> None:
+            await super().on_disconnect(connection)
+            lost.set()
+
         @on("session.created", background=True)
         async def created(self, conn: Connection) -> None:
-            await conn.send(events.ResponseCreate())  # races the close: must wait out the reconnect
+            await lost.wait()
+            await conn.send(events.ResponseCreate())  # during the outage: waits for the reconnect
 
         @on("response.done")
         async def done(self, conn: Connection) -> None:
