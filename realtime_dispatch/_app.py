@@ -15,7 +15,7 @@ from ._dispatch import Dispatcher, InboundMiddleware
 from ._endpoints import Endpoint
 from ._handlers import analyse, qualified_name
 from ._reconnect import RECOVERABLE_CLOSE_CODES, ConnectionFailed, Reconnect
-from ._router import Api, Router, _Spec, api_hint, resolve_keys
+from ._router import Api, Router, _Spec, api_hint, check_exception_types, check_options, resolve_keys
 from .events import ServerEvent, Session, SessionUpdate
 from .transports import Transport, TransportClosed
 
@@ -105,11 +105,14 @@ class RealtimeApp:
             if specs is not None:
                 plan = analyse(fn, skip_self=True, localns=localns)
                 for spec in specs:
+                    check_options(qualified_name(fn), spec.options)
                     for key in resolve_keys(spec.keys, plan, qualified_name(fn)):
                         hint = api_hint(key, cls.api)
                         if hint:
                             raise ValueError(f"handler {qualified_name(fn)}: {hint}")
-            if getattr(fn, _ERRORS, None) is not None:
+            errors = getattr(fn, _ERRORS, None)
+            if errors is not None:
+                check_exception_types(qualified_name(fn), errors)
                 analyse(fn, skip_self=True, allow_exception=True, localns=localns)
         cls._handler_names = tuple(names)
 
@@ -142,6 +145,9 @@ class RealtimeApp:
 
     def include_router(self, router: Router) -> Router:
         return self.router.include_router(router)
+
+    def include_routers(self, *routers: Router) -> None:
+        self.router.include_routers(*routers)
 
     def add_middleware(self, middleware: Callable[..., Awaitable[None]], *, outbound: bool = False) -> None:
         """Add an ``async (event, call_next)`` middleware.
@@ -198,10 +204,8 @@ class RealtimeApp:
             try:
                 async with anyio.create_task_group() as task_group:
                     transport = await self._open(factory, target)
-                    connection = Connection(
-                        middleware=self._outbound,
-                        max_pending=self.max_pending_sends if factory is not None else 0,
-                    )
+                    connection = Connection(middleware=self._outbound, max_pending=self.max_pending_sends)
+                    connection._opening(transport)  # close() works, and sends wait for the session
                     dispatcher = Dispatcher(
                         self.router,
                         self,
@@ -263,17 +267,26 @@ class RealtimeApp:
                     return
                 logger.warning("connection lost (%d%s): reconnecting", closed.code, _reason(closed.reason))
                 connection._detach(reconnecting=True)
-                transport = await self._reconnect(factory, connection)
+                reopened = await self._reconnect(factory, connection)
+                if reopened is None:  # closed while reconnecting
+                    connection._detach(reconnecting=False)
+                    return
+                transport = reopened
         except ConnectionFailed as exc:
-            connection._fail_pending(exc)
-            outcome.append(exc)
+            connection._detach(reconnecting=False)
+            if not connection._closing:
+                outcome.append(exc)
         finally:
             finished.set()
 
     async def _serve_one(self, dispatcher: Dispatcher, connection: Connection, transport: Transport) -> TransportClosed:
+        connected = False
         try:
             replay = SessionUpdate(session=self.session) if self.session is not None else None
             await connection._attach(transport, replay)
+            if connection.closing:
+                return TransportClosed(1000, "closed by the client")
+            connected = True
             await self.on_connect(connection)
             closed = await dispatcher.receive_loop(transport)
             logger.info("connection closed (%d%s)", closed.code, _reason(closed.reason))
@@ -283,18 +296,20 @@ class RealtimeApp:
         finally:
             with anyio.CancelScope(shield=True):
                 try:
-                    await self.on_disconnect(connection)
+                    if connected:
+                        await self.on_disconnect(connection)
                 finally:
                     with suppress(Exception):
                         await transport.aclose()
 
-    async def _reconnect(self, factory: TransportFactory, connection: Connection) -> Transport:
+    async def _reconnect(self, factory: TransportFactory, connection: Connection) -> Transport | None:
+        """A new transport, or None when the connection was closed meanwhile."""
         policy = self.reconnect
         last: BaseException | None = None
         for attempt, delay in enumerate(policy.delays() if policy else (), 1):
-            await anyio.sleep(delay)
+            await connection._sleep_unless_closed(delay)
             if connection._closing:
-                break
+                return None
             try:
                 transport = await factory()
             except Exception as exc:
@@ -303,6 +318,10 @@ class RealtimeApp:
                 logger.warning("reconnect attempt %d failed: %s", attempt, exc)
                 last = exc
                 continue
+            if connection.closing:
+                with anyio.CancelScope(shield=True), suppress(Exception):
+                    await transport.aclose()
+                return None
             logger.info("reconnected after %d attempt(s)", attempt)
             return transport
         raise ConnectionFailed("could not reconnect") from last

@@ -55,9 +55,11 @@ class Connection:
         max_pending: int = 0,
     ) -> None:
         self._transport = transport
+        self._ready = transport is not None  # sends go straight out (else they wait, or fail)
+        self._expecting = False  # the app is (re)opening the connection: sends may wait for it
         self._closing = False  # close() was asked for: do not reconnect
-        self._reconnecting = False
-        self._max_pending = max_pending  # sends that may wait out a reconnect; 0 = fail at once
+        self._close_requested: anyio.Event | None = None
+        self._max_pending = max_pending  # sends that may wait for the connection; 0 = fail at once
         self._pending: deque[_Pending] = deque()
         self._priority = False  # sending the session replay: goes ahead of waiting events
         self._dispatcher: Dispatcher | None = None
@@ -76,7 +78,13 @@ class Connection:
 
     @property
     def connected(self) -> bool:
+        """A transport is open (events may still wait for the session to be sent)."""
         return self._transport is not None
+
+    @property
+    def closing(self) -> bool:
+        """``close()`` was called: the connection ends and will not be reopened."""
+        return self._closing
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -96,22 +104,22 @@ class Connection:
         await self._transport_or_raise().send(data.encode() if isinstance(data, str) else data)
 
     async def _send_now(self, event: ClientEvent) -> None:
-        transport = self._transport
-        if transport is None or (self._pending and not self._priority):  # keep order behind waiting events
-            await self._wait_reconnected(event)
-            return
-        try:
-            await transport.send(encode(event))
-        except TransportClosed:
-            if self._priority:
-                raise
-            await self._wait_reconnected(event)  # the app decides: reconnect and send, or fail it
+        if self._priority or (self._ready and not self._pending):  # else keep order behind waiting events
+            transport = self._transport_or_raise()
+            try:
+                await transport.send(encode(event))
+                return
+            except TransportClosed:
+                if self._priority:
+                    raise
+                self._ready = False  # lost: the app reconnects and sends it, or fails it
+        await self._wait_ready(event)
 
-    async def _wait_reconnected(self, event: ClientEvent) -> None:
-        if self._closing or not self._max_pending or (self._transport is None and not self._reconnecting):
+    async def _wait_ready(self, event: ClientEvent) -> None:
+        if self._closing or not (self._expecting or self._transport is not None):
             raise NotConnected("not connected")
         if len(self._pending) >= self._max_pending:
-            raise NotConnected(f"not connected, and {len(self._pending)} sends already wait for the reconnect")
+            raise NotConnected(f"not connected, and {len(self._pending)} sends already wait for the connection")
         pending = _Pending(event)
         self._pending.append(pending)
         await pending.done.wait()
@@ -123,17 +131,25 @@ class Connection:
             raise NotConnected("not connected")
         return self._transport
 
-    # --- reconnects (driven by the app) --------------------------------------------------------
+    # --- (re)connects, driven by the app -----------------------------------------------------
+
+    def _opening(self, transport: Transport) -> None:
+        """The transport is open but the session is not sent yet: sends wait (``close`` works)."""
+        self._transport = transport
+        self._ready = False
+        self._expecting = True
 
     def _detach(self, *, reconnecting: bool) -> None:
         self._transport = None
-        self._reconnecting = reconnecting and not self._closing
-        if not self._reconnecting:
+        self._ready = False
+        self._expecting = reconnecting and not self._closing
+        if not self._expecting:
             self._fail_pending(NotConnected("the connection closed before this event could be sent"))
 
     async def _attach(self, transport: Transport, first: ClientEvent | None = None) -> None:
         """Use a new transport: send ``first`` (the session replay), then what waited, in order."""
         self._transport = transport
+        self._expecting = True
         if first is not None:
             self._priority = True
             try:
@@ -151,7 +167,15 @@ class Connection:
                 raise
             self._pending.popleft()
             pending.done.set()
-        self._reconnecting = False
+        self._ready = True
+        self._expecting = False
+
+    async def _sleep_unless_closed(self, delay: float) -> None:
+        """Sleep ``delay`` seconds, or less if ``close()`` is called meanwhile."""
+        if self._close_requested is None:
+            self._close_requested = anyio.Event()
+        with anyio.move_on_after(delay):
+            await self._close_requested.wait()
 
     def _fail_pending(self, error: BaseException) -> None:
         while self._pending:
@@ -207,7 +231,10 @@ class Connection:
         """Close the connection for good: an app's receive loop ends, no reconnect follows,
         and sends still waiting for a reconnect fail with ``NotConnected``."""
         self._closing = True
-        self._reconnecting = False
+        self._ready = False
+        self._expecting = False
+        if self._close_requested is not None:
+            self._close_requested.set()
         self._fail_pending(NotConnected("the connection was closed"))
         transport, self._transport = self._transport, None
         if transport is not None:

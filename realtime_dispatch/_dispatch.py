@@ -240,11 +240,10 @@ class Dispatcher:
         if timeout is None:
             await _call(route, event, thread=True)
             return
-        try:
-            with anyio.fail_after(timeout):
-                await _call(route, event, thread=True)
-        except TimeoutError:
-            raise HandlerTimeout(route.handler.name, timeout) from None
+        with anyio.move_on_after(timeout) as scope:
+            await _call(route, event, thread=True)
+        if scope.cancelled_caught:  # our deadline; a TimeoutError of the handler's own passes as is
+            raise HandlerTimeout(route.handler.name, timeout)
 
     async def wait_idle(self, grace: float) -> bool:
         """Wait up to ``grace`` seconds for background handlers to finish; True if they did."""

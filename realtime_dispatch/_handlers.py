@@ -84,10 +84,7 @@ def analyse(
     from ._app import RealtimeApp  # late: the app module imports this one
     from ._connection import Connection
 
-    try:
-        hints = typing.get_type_hints(fn, localns=localns, include_extras=True)
-    except Exception:  # unresolvable forward references: fall back to names
-        hints = {}
+    hints = _resolve_hints(fn, localns)
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError) as exc:
@@ -127,6 +124,28 @@ def analyse(
     if params.count(Inject.EVENT) > 1:
         raise TypeError(f"handler {qualified_name(fn)} takes the event twice")
     return Plan(tuple(params), event_annotation)
+
+
+def _resolve_hints(fn: Callable[..., Any], localns: dict[str, Any] | None) -> dict[str, Any]:
+    """Annotations resolved one by one: one that cannot be resolved (a TYPE_CHECKING-only
+    import, say) leaves only that parameter to name-based injection, not all of them."""
+    try:
+        return typing.get_type_hints(fn, localns=localns, include_extras=True)
+    except Exception:
+        pass
+    target = inspect.unwrap(fn)
+    target = getattr(target, "__func__", target)
+    globalns = getattr(target, "__globals__", {})
+    hints = {}
+    for name, annotation in getattr(target, "__annotations__", {}).items():
+        if not isinstance(annotation, str):
+            hints[name] = annotation
+            continue
+        try:
+            hints[name] = eval(annotation, globalns, localns)  # what get_type_hints does
+        except Exception:
+            continue
+    return hints
 
 
 def _classify(annotation: Any, app_type: type, connection_type: type, allow_exception: bool) -> Inject | None:

@@ -218,12 +218,7 @@ class Router:
                 hint = api_hint(key, api)
                 if hint:
                     raise ValueError(f"handler {name}: {hint}")
-        concurrency = options.get("concurrency")
-        timeout = options.get("timeout")
-        if not options.get("background") and (concurrency is not None or timeout is not None):
-            raise ValueError(f"handler {name}: concurrency= and timeout= apply to background=True handlers")
-        if concurrency is not None and concurrency < 1:
-            raise ValueError(f"handler {name}: concurrency must be at least 1")
+        check_options(name, options)
         handler = Handler(
             fn=fn, keys=normalised, plan=plan, is_async=is_async_callable(fn), name=name, router=self, **options
         )
@@ -304,6 +299,33 @@ class Router:
     def _check_open(self) -> None:
         if self._root()._frozen:
             raise RuntimeError("handlers and routers cannot be added while the app is running")
+
+
+_OPTIONS = frozenset({"when", "once", "background", "concurrency", "timeout"})
+
+
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Reject handler options that cannot work, at registration."""
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise TypeError(f"handler {name}: unknown option(s) {', '.join(sorted(unknown))}")
+    concurrency = options.get("concurrency")
+    timeout = options.get("timeout")
+    if not options.get("background") and (concurrency is not None or timeout is not None):
+        raise ValueError(f"handler {name}: concurrency= and timeout= apply to background=True handlers")
+    if concurrency is not None and concurrency < 1:
+        raise ValueError(f"handler {name}: concurrency must be at least 1")
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"handler {name}: timeout must be positive")
+    when = options.get("when")
+    if when is not None and not callable(when):
+        raise TypeError(f"handler {name}: when= takes a predicate, not {when!r}")
+
+
+def check_exception_types(name: str, exc_types: tuple[Any, ...]) -> None:
+    for exc_type in exc_types:
+        if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
+            raise TypeError(f"error handler {name}: {exc_type!r} is not an exception class")
 
 
 def resolve_keys(keys: Iterable[str | type[ServerEvent]], plan: Plan, name: str) -> tuple[str, ...]:
