@@ -8,9 +8,10 @@ from the receive loop, in arrival order: no task and no event-loop pass per even
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from time import perf_counter
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -34,7 +35,7 @@ logger = logging.getLogger("realtime_dispatch.dispatch")
 InboundMiddleware = Callable[[ServerEvent, Callable[[ServerEvent], Awaitable[None]]], Awaitable[None]]
 
 _UNKNOWN_CACHE_SIZE = 256  # distinct unmodelled types remembered; a hostile server cannot grow it
-_FAIRNESS_EVERY = 64  # events between forced checkpoints, so background tasks run during floods
+_FAIRNESS_EVERY = 1024  # events between forced checkpoints: background tasks run even during a flood
 
 
 @dataclass(eq=False, slots=True)
@@ -92,6 +93,10 @@ class Dispatcher:
         for layer in reversed(middleware):
             process = _wrap(layer, process)
         self.process = process
+        self._has_middleware = bool(middleware)
+        # What the receive loop is running now, for the watchdog thread.
+        self._busy: _Route | None = None
+        self._busy_event: ServerEvent | None = None
 
     # --- building ---------------------------------------------------------------------------
 
@@ -126,42 +131,75 @@ class Dispatcher:
         receive = transport.receive
         fast_decode = server_decoder.decode
         process = self.process
+        plain = not self._has_middleware
+        table = self._table
         count = 0
-        while True:
-            try:
-                frame = await receive()
-            except TransportClosed as closed:
-                return closed
-            try:
-                event = fast_decode(frame)
-            except Exception:  # rare: let the full decoder tell an unknown type from a bad frame
+        watchdog = self._start_watchdog()
+        try:
+            while True:
                 try:
-                    event = decode(frame)
-                except DecodeError as exc:
-                    await self.report(exc, None, None)
-                    continue
-            try:
-                await process(event)
-            except Exception as exc:  # from middleware: handlers' own errors never get here
-                await self.report(exc, event, None)
-            count += 1
-            if count % _FAIRNESS_EVERY == 0:
-                await anyio.lowlevel.checkpoint()
+                    frame = await receive()
+                except TransportClosed as closed:
+                    return closed
+                try:
+                    event = fast_decode(frame)
+                except Exception:  # rare: let the full decoder tell an unknown type from a bad frame
+                    try:
+                        event = decode(frame)
+                    except DecodeError as exc:
+                        await self.report(exc, None, None)
+                        continue
+                if plain:
+                    # dispatch(), inlined: a coroutine per event would cost as much as all the routing.
+                    if self._waiters:
+                        self._wake_waiters(event)
+                    routes = table.get(event.type)
+                    if routes is None:
+                        routes = self._routes_for_unknown(event.type)
+                    elif not routes and event.type == "error":
+                        _log_unhandled_error(event)
+                    for route in routes:
+                        if route.simple:
+                            self._busy_event = event
+                            self._busy = route
+                            try:
+                                if route.is_async:
+                                    await route.call(event)
+                                else:
+                                    result = route.call(event)
+                                    if result is not None and hasattr(result, "__await__"):
+                                        await result
+                            except Exception as exc:
+                                await self.report(exc, event, route.handler)
+                            self._busy = None
+                        else:
+                            await self._dispatch_special(route, event)
+                else:
+                    try:
+                        await process(event)
+                    except Exception as exc:  # from middleware: handlers' own errors never get here
+                        await self.report(exc, event, None)
+                count += 1
+                if count % _FAIRNESS_EVERY == 0:
+                    await anyio.lowlevel.checkpoint()
+        finally:
+            self._busy = None
+            if watchdog is not None:
+                watchdog.set()
 
     async def dispatch(self, event: ServerEvent) -> None:
-        """Run every handler that matches ``event``, in order."""
+        """Run every handler that matches ``event``, in order (the end of the middleware chain)."""
         if self._waiters:
             self._wake_waiters(event)
         routes = self._table.get(event.type)
         if routes is None:
             routes = self._routes_for_unknown(event.type)
-        if not routes:
-            if event.type == "error":
-                _log_unhandled_error(event)
-            return
+        elif not routes and event.type == "error":
+            _log_unhandled_error(event)
         for route in routes:
             if route.simple:
-                start = perf_counter()
+                self._busy_event = event
+                self._busy = route
                 try:
                     if route.is_async:
                         await route.call(event)
@@ -171,11 +209,39 @@ class Dispatcher:
                             await result
                 except Exception as exc:
                     await self.report(exc, event, route.handler)
-                elapsed = perf_counter() - start
-                if elapsed > self._slow:
-                    _log_slow(route.handler, event, elapsed, self._slow)
+                self._busy = None
             else:
                 await self._dispatch_special(route, event)
+
+    # --- slow handlers --------------------------------------------------------------------------
+
+    def _start_watchdog(self) -> threading.Event | None:
+        """Watch the receive loop from a thread, so a handler that holds it is reported while
+        it does, with no clock reads on the hot path: handlers only mark what is running."""
+        if not self._slow or self._slow <= 0:
+            return None
+        stop = threading.Event()
+        thread = threading.Thread(target=self._watch, args=(stop,), name="realtime-dispatch-watchdog", daemon=True)
+        thread.start()
+        return stop
+
+    def _watch(self, stop: threading.Event) -> None:
+        threshold = self._slow
+        watched: tuple[_Route, ServerEvent | None] | None = None
+        since = 0.0
+        reported = False
+        while not stop.wait(threshold / 4):
+            route, event = self._busy, self._busy_event
+            if route is None:
+                watched = None
+                continue
+            if watched is None or watched[0] is not route or watched[1] is not event:
+                watched, since, reported = (route, event), monotonic(), False
+                continue
+            held = monotonic() - since
+            if held >= threshold and not reported:
+                reported = True
+                _log_slow(route.handler, event, held, threshold)
 
     async def _dispatch_special(self, route: _Route, event: ServerEvent) -> None:
         handler = route.handler
@@ -193,14 +259,13 @@ class Dispatcher:
         if handler.background:
             await self._spawn(route, event)
             return
-        start = perf_counter()
+        self._busy_event = event
+        self._busy = route
         try:
             await _call(route, event)
         except Exception as exc:
             await self.report(exc, event, handler)
-        elapsed = perf_counter() - start
-        if elapsed > self._slow:
-            _log_slow(handler, event, elapsed, self._slow)
+        self._busy = None
 
     # --- background handlers ---------------------------------------------------------------------
 
@@ -384,13 +449,13 @@ def _inject_error(
     return lambda: handler.fn(*args)
 
 
-def _log_slow(handler: Handler, event: ServerEvent, elapsed: float, threshold: float) -> None:
+def _log_slow(handler: Handler, event: ServerEvent | None, elapsed: float, threshold: float) -> None:
     logger.warning(
-        "slow handler %s held the receive loop for %.1f ms on %s (threshold %.1f ms); "
+        "slow handler %s has held the receive loop for %.0f ms on %s (threshold %.0f ms); "
         "use background=True for slow work",
         handler.name,
         elapsed * 1000,
-        event.type,
+        event.type if event is not None else "an event",
         threshold * 1000,
     )
 
