@@ -332,9 +332,18 @@ class RealtimeApp:
             assert self._finished is not None
             await self._finished.wait()
 
-    def run(self, target: Target, *, backend: str = "asyncio", handle_signals: bool = True) -> None:
-        """Blocking entry point: run the event loop (``"asyncio"`` or ``"trio"``) until the
-        connection closes. SIGINT and SIGTERM close the connection cleanly."""
+    def run(
+        self,
+        target: Target,
+        *,
+        backend: str = "asyncio",
+        backend_options: dict[str, Any] | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        """Blocking entry point: run the event loop until the connection ends for good.
+
+        ``backend`` is ``"asyncio"`` or ``"trio"``; ``backend_options={"use_uvloop": True}``
+        runs asyncio on uvloop. SIGINT and SIGTERM close the connection cleanly."""
 
         async def main() -> None:
             async with anyio.create_task_group() as task_group:
@@ -343,7 +352,7 @@ class RealtimeApp:
                 await self.run_async(target)
                 task_group.cancel_scope.cancel()
 
-        anyio.run(main, backend=backend)
+        anyio.run(main, backend=backend, backend_options=backend_options)
 
 
 def _factory(target: Target) -> TransportFactory | None:

@@ -405,3 +405,23 @@ def test_run_blocks_until_the_connection_closes(backend: str, handle_signals: bo
     assert backends == [backend]
     with pytest.raises(RuntimeError, match="not running"):
         _ = app.connection
+
+
+def test_run_on_uvloop() -> None:
+    import uvloop
+
+    loops: list[type] = []
+
+    class App(LifespanApp):
+        @on("response.created")
+        def which_loop(self) -> None:
+            loops.append(type(asyncio.get_running_loop()))
+
+    async def factory() -> Transport:
+        client, server = memory_pair()
+        await server.send_event(events.ResponseCreated.build(response=events.Response()))
+        await server.close()
+        return client
+
+    App().run(factory, backend="asyncio", backend_options={"use_uvloop": True})
+    assert loops == [uvloop.Loop]

@@ -446,6 +446,26 @@ async def test_a_slow_inline_handler_logs_a_warning_naming_it(caplog: pytest.Log
     assert not any("slow_but_in_the_background" in message for message in warnings)
 
 
+async def test_a_handler_blocking_the_event_loop_is_reported_while_it_blocks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import time
+
+    reported_during: list[bool] = []
+
+    class App(RealtimeApp):
+        slow_handler_threshold = 0.02
+
+        @on("response.done")
+        def blocking(self) -> None:
+            time.sleep(0.2)  # holds the whole event loop: only the watchdog thread can see it
+            reported_during.append(any("App.blocking" in r.getMessage() for r in caplog.records))
+
+    with caplog.at_level(logging.WARNING, logger=DISPATCH_LOGGER):
+        await feed(App(), done())
+    assert reported_during == [True]  # reported while it was still blocking, not after
+
+
 async def test_a_fast_handler_under_the_default_threshold_does_not_warn(caplog: pytest.LogCaptureFixture) -> None:
     class App(RealtimeApp):
         @on("response.done")
