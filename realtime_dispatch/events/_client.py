@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import binascii
 from typing import ClassVar, Literal
 
 from ._base import ClientEvent
-from ._models import ConversationItem, ResponseParams, Session, pcm_to_base64
+from ._models import ConversationItem, ResponseParams, Session, pcm_from_base64, pcm_to_base64
 
 __all__ = (
     "ConversationItemCreate",
@@ -52,7 +51,7 @@ class InputAudioBufferAppend(ClientEvent, tag="input_audio_buffer.append"):
     @property
     def pcm(self) -> bytes:
         """The audio as raw bytes."""
-        return binascii.a2b_base64(self.audio)
+        return pcm_from_base64(self.audio)
 
 
 class InputAudioBufferCommit(ClientEvent, tag="input_audio_buffer.commit"):
