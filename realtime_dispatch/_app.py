@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import anyio
+import anyio.abc
 
 from ._connection import Connection, OutboundMiddleware
 from ._dispatch import Dispatcher, InboundMiddleware
@@ -347,8 +348,8 @@ class RealtimeApp:
 
         async def main() -> None:
             async with anyio.create_task_group() as task_group:
-                if handle_signals:
-                    task_group.start_soon(_stop_on_signal, task_group.cancel_scope)
+                if handle_signals:  # start(), not start_soon(): the handlers are in place before we connect
+                    await task_group.start(_stop_on_signal, task_group.cancel_scope)
                 await self.run_async(target)
                 task_group.cancel_scope.cancel()
 
@@ -369,12 +370,13 @@ def _reason(reason: str) -> str:
     return f": {reason}" if reason else ""
 
 
-async def _stop_on_signal(scope: anyio.CancelScope) -> None:
+async def _stop_on_signal(scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None]) -> None:
     try:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
             async for received in signals:
                 logger.info("received %s: closing", signal.Signals(received).name)
                 scope.cancel()
                 return
     except NotImplementedError:  # no signal support on this platform/loop
-        return
+        task_status.started()

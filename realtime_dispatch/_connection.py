@@ -6,11 +6,12 @@ import itertools
 import logging
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._middleware import Middleware, compose
 from .events import ClientEvent, DecodeError, ServerEvent, decode, encode
 from .transports import Transport, TransportClosed
 
@@ -21,7 +22,7 @@ __all__ = ("Connection", "NotConnected", "OutboundMiddleware")
 
 logger = logging.getLogger("realtime_dispatch.connection")
 
-OutboundMiddleware = Callable[[ClientEvent, Callable[[ClientEvent], Awaitable[None]]], Awaitable[None]]
+OutboundMiddleware = Middleware[ClientEvent]
 
 
 class NotConnected(RuntimeError):
@@ -67,10 +68,7 @@ class Connection:
         # Cheap unique ids: a random per-connection stem plus a counter.
         self._id_stem = "evt_" + secrets.token_hex(5) + "_"
         self._ids = itertools.count(1)
-        send: Callable[[ClientEvent], Awaitable[None]] = self._send_now
-        for layer in reversed(middleware or []):
-            send = _wrap(layer, send)
-        self._send_chain = send
+        self._send_chain = compose(middleware or [], self._send_now)
 
     def __repr__(self) -> str:
         state = "open" if self._transport is not None else "closed"
@@ -245,12 +243,3 @@ class Connection:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-
-def _wrap(
-    layer: OutboundMiddleware, call_next: Callable[[ClientEvent], Awaitable[None]]
-) -> Callable[[ClientEvent], Awaitable[None]]:
-    async def step(event: ClientEvent) -> None:
-        await layer(event, call_next)
-
-    return step

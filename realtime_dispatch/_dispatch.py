@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import monotonic
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from ._handlers import Inject
+from ._middleware import Middleware, compose
 from ._router import ErrorHandler, Handler, Router, matches, normalise_key
 from .events import SERVER_EVENTS, DecodeError, ServerEvent, UnknownEvent, decode
 from .events._codec import server_decoder
@@ -32,7 +33,7 @@ __all__ = ("Dispatcher", "InboundMiddleware")
 
 logger = logging.getLogger("realtime_dispatch.dispatch")
 
-InboundMiddleware = Callable[[ServerEvent, Callable[[ServerEvent], Awaitable[None]]], Awaitable[None]]
+InboundMiddleware = Middleware[ServerEvent]
 
 _UNKNOWN_CACHE_SIZE = 256  # distinct unmodelled types remembered; a hostile server cannot grow it
 _FAIRNESS_EVERY = 1024  # events between forced checkpoints: background tasks run even during a flood
@@ -89,10 +90,7 @@ class Dispatcher:
             self._routes[handler] = self._bind(handler)
         self._table: dict[str, tuple[_Route, ...]] = {name: self._collect(name, known=True) for name in SERVER_EVENTS}
         self._unknown: dict[str, tuple[_Route, ...]] = {}
-        process: Callable[[ServerEvent], Awaitable[None]] = self.dispatch
-        for layer in reversed(middleware):
-            process = _wrap(layer, process)
-        self.process = process
+        self.process = compose(middleware, self.dispatch)
         self._has_middleware = bool(middleware)
         # What the receive loop is running now, for the watchdog thread.
         self._busy: _Route | None = None
@@ -401,15 +399,6 @@ class HandlerTimeout(TimeoutError):
         super().__init__(f"handler {handler} timed out after {timeout:g} s")
         self.handler = handler
         self.timeout = timeout
-
-
-def _wrap(
-    layer: InboundMiddleware, call_next: Callable[[ServerEvent], Awaitable[None]]
-) -> Callable[[ServerEvent], Awaitable[None]]:
-    async def step(event: ServerEvent) -> None:
-        await layer(event, call_next)
-
-    return step
 
 
 async def _call(route: _Route, event: ServerEvent, *, thread: bool = False) -> None:
