@@ -21,7 +21,9 @@ from ._endpoints import azure as azure
 from ._endpoints import openai as openai
 from ._reconnect import ConnectionFailed as ConnectionFailed
 from ._reconnect import Reconnect as Reconnect
+from ._replies import ServerError as ServerError
 from ._router import Router as Router
+from ._sequencer import ResponseInProgress as ResponseInProgress
 from .events import DecodeError as DecodeError
 from .events import UnknownEvent as UnknownEvent
 
@@ -37,7 +39,9 @@ __all__ = (
     "NotConnected",
     "RealtimeApp",
     "Reconnect",
+    "ResponseInProgress",
     "Router",
+    "ServerError",
     "TransportFactory",
     "UnknownEvent",
     "__version__",

@@ -17,6 +17,7 @@ from ._endpoints import Endpoint
 from ._handlers import analyse, qualified_name
 from ._reconnect import RECOVERABLE_CLOSE_CODES, ConnectionFailed, Reconnect
 from ._router import Api, Router, _Spec, api_hint, check_exception_types, check_options, resolve_keys
+from ._sequencer import SequencerPolicy
 from .events import ServerEvent, Session, SessionUpdate
 from .transports import Transport, TransportClosed
 
@@ -76,7 +77,10 @@ class RealtimeApp:
     ``max_background_tasks`` (background handlers in flight before the loop waits) and
     ``shutdown_grace`` (seconds background handlers get to finish at shutdown),
     ``reconnect`` (a ``Reconnect`` policy, or None) and ``max_pending_sends`` (client
-    events that may wait out a reconnect before ``send`` fails with ``NotConnected``).
+    events that may wait out a reconnect before ``send`` fails with ``NotConnected``) and
+    ``response_policy``: a ``response.create`` while a response is active ``"wait"``s for it
+    to finish (default), is refused with ``ResponseInProgress`` (``"reject"``), or goes out
+    as is (``"off"``).
     """
 
     api: ClassVar[Api] = "ga"
@@ -86,6 +90,7 @@ class RealtimeApp:
     shutdown_grace: float = 5.0
     reconnect: Reconnect | None = Reconnect()
     max_pending_sends: int = 1000
+    response_policy: SequencerPolicy = "wait"
 
     _handler_names: ClassVar[tuple[str, ...]] = ()
 
@@ -205,7 +210,11 @@ class RealtimeApp:
             try:
                 async with anyio.create_task_group() as task_group:
                     transport = await self._open(factory, target)
-                    connection = Connection(middleware=self._outbound, max_pending=self.max_pending_sends)
+                    connection = Connection(
+                        middleware=self._outbound,
+                        max_pending=self.max_pending_sends,
+                        response_policy=self.response_policy,
+                    )
                     connection._opening(transport)  # close() works, and sends wait for the session
                     dispatcher = Dispatcher(
                         self.router,

@@ -12,7 +12,30 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._middleware import Middleware, compose
-from .events import ClientEvent, DecodeError, ServerEvent, decode, encode
+from ._replies import ServerError, reply_matcher
+from ._sequencer import ResponseSequencer, SequencerPolicy
+from .events import (
+    ClientEvent,
+    ConversationItem,
+    ConversationItemCreate,
+    ConversationItemDelete,
+    ConversationItemRetrieve,
+    ConversationItemTruncate,
+    DecodeError,
+    ErrorEvent,
+    InputAudioBufferAppend,
+    InputAudioBufferClear,
+    InputAudioBufferCommit,
+    OutputAudioBufferClear,
+    ResponseCancel,
+    ResponseCreate,
+    ResponseParams,
+    ServerEvent,
+    Session,
+    SessionUpdate,
+    decode,
+    encode,
+)
 from .transports import Transport, TransportClosed
 
 if TYPE_CHECKING:
@@ -54,6 +77,7 @@ class Connection:
         *,
         middleware: list[OutboundMiddleware] | None = None,
         max_pending: int = 0,
+        response_policy: SequencerPolicy = "wait",
     ) -> None:
         self._transport = transport
         self._ready = transport is not None  # sends go straight out (else they wait, or fail)
@@ -69,6 +93,7 @@ class Connection:
         self._id_stem = "evt_" + secrets.token_hex(5) + "_"
         self._ids = itertools.count(1)
         self._send_chain = compose(middleware or [], self._send_now)
+        self._sequencer = ResponseSequencer(response_policy)
 
     def __repr__(self) -> str:
         state = "open" if self._transport is not None else "closed"
@@ -94,8 +119,96 @@ class Connection:
         """
         if event.event_id is None:
             event.event_id = f"{self._id_stem}{next(self._ids)}"
+        if type(event) is ResponseCreate and self._dispatcher is not None:
+            await self._sequencer.before_create(event)
+            try:
+                await self._send_chain(event)
+            except BaseException:
+                self._sequencer.observe_failed_send(event.event_id)
+                raise
+            return event.event_id
         await self._send_chain(event)
         return event.event_id
+
+    async def request(self, event: ClientEvent, *, timeout: float | None = 30.0) -> ServerEvent:
+        """Send ``event`` and wait for the server's answer to it.
+
+        Returns the reply (``session.updated`` for ``session.update``, ``conversation.item.created``
+        or ``.added`` for an item create, ``conversation.item.truncated`` for a truncate,
+        ``response.created`` for ``response.create``, ...). Raises ``ServerError`` when the server
+        answers with an ``error`` naming this event's ``event_id``, and ``TimeoutError`` after
+        ``timeout`` seconds. ``input_audio_buffer.append`` has no answer: use ``send``.
+        For background handlers and code outside the app (an inline handler holds the receive loop).
+        """
+        if self._dispatcher is None:
+            raise RuntimeError("request() needs a running app")
+        is_reply = reply_matcher(event)
+        if event.event_id is None:
+            event.event_id = f"{self._id_stem}{next(self._ids)}"
+        event_id = event.event_id
+
+        def match(reply: ServerEvent) -> bool:
+            if isinstance(reply, ErrorEvent):
+                return reply.error.event_id == event_id
+            return is_reply(reply)
+
+        waiter = self._dispatcher.expect(match)
+        try:
+            await self.send(event)
+            reply = await self._dispatcher.wait(waiter, timeout)
+        finally:
+            self._dispatcher.discard(waiter)
+        if isinstance(reply, ErrorEvent):
+            raise ServerError(reply.error)
+        return reply
+
+    # --- typed senders: one per client event; each returns the event_id ------------------------
+
+    async def update_session(self, session: Session) -> str:
+        """``session.update``: change the fields present in ``session``."""
+        return await self.send(SessionUpdate(session=session))
+
+    async def append_audio(self, pcm: bytes | bytearray | memoryview) -> str:
+        """``input_audio_buffer.append`` from raw audio (PCM16 24 kHz mono unless configured)."""
+        return await self.send(InputAudioBufferAppend.from_pcm(pcm))
+
+    async def commit_audio(self) -> str:
+        """``input_audio_buffer.commit`` (not needed with server VAD)."""
+        return await self.send(InputAudioBufferCommit())
+
+    async def clear_audio(self) -> str:
+        """``input_audio_buffer.clear``."""
+        return await self.send(InputAudioBufferClear())
+
+    async def clear_output_audio(self) -> str:
+        """``output_audio_buffer.clear`` (WebRTC/SIP: stop what the server is playing)."""
+        return await self.send(OutputAudioBufferClear())
+
+    async def create_item(self, item: ConversationItem, *, previous_item_id: str | None = None) -> str:
+        """``conversation.item.create``; ``previous_item_id="root"`` inserts at the start."""
+        return await self.send(ConversationItemCreate(item=item, previous_item_id=previous_item_id))
+
+    async def retrieve_item(self, item_id: str) -> str:
+        """``conversation.item.retrieve`` (the reply carries the item's audio)."""
+        return await self.send(ConversationItemRetrieve(item_id=item_id))
+
+    async def truncate_item(self, item_id: str, audio_end_ms: int, *, content_index: int = 0) -> str:
+        """``conversation.item.truncate``: cut an assistant item's audio at ``audio_end_ms``."""
+        return await self.send(
+            ConversationItemTruncate(item_id=item_id, content_index=content_index, audio_end_ms=audio_end_ms)
+        )
+
+    async def delete_item(self, item_id: str) -> str:
+        """``conversation.item.delete``."""
+        return await self.send(ConversationItemDelete(item_id=item_id))
+
+    async def create_response(self, response: ResponseParams | None = None) -> str:
+        """``response.create``, through the response sequencer (at most one at a time)."""
+        return await self.send(ResponseCreate(response=response))
+
+    async def cancel_response(self, response_id: str | None = None) -> str:
+        """``response.cancel`` (default: the response in progress)."""
+        return await self.send(ResponseCancel(response_id=response_id))
 
     async def send_raw(self, data: bytes | str) -> None:
         """Send a frame as is, bypassing encoding and middleware."""
@@ -148,6 +261,7 @@ class Connection:
         """Use a new transport: send ``first`` (the session replay), then what waited, in order."""
         self._transport = transport
         self._expecting = True
+        self._sequencer.reset({pending.event.event_id for pending in self._pending})
         if first is not None:
             self._priority = True
             try:

@@ -18,9 +18,9 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
-from ._handlers import Inject
+from ._handlers import Inject, Plan
 from ._middleware import Middleware, compose
-from ._router import ErrorHandler, Handler, Router, matches, normalise_key
+from ._router import UNKNOWN_KEY, ErrorHandler, Handler, Router, matches, normalise_key
 from .events import SERVER_EVENTS, DecodeError, ServerEvent, UnknownEvent, decode
 from .events._codec import server_decoder
 from .transports import Transport, TransportClosed
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ._app import RealtimeApp
     from ._connection import Connection
 
-__all__ = ("Dispatcher", "InboundMiddleware")
+__all__ = ("Dispatcher", "HandlerTimeout", "InboundMiddleware", "Waiter")
 
 logger = logging.getLogger("realtime_dispatch.dispatch")
 
@@ -51,9 +51,10 @@ class _Route:
 
 
 @dataclass(eq=False, slots=True)
-class _Waiter:
-    key: str
-    predicate: Callable[[Any], object] | None
+class Waiter:
+    """An expected event: registered before the request that causes it is sent."""
+
+    match: Callable[[ServerEvent], object]
     done: anyio.Event
     event: ServerEvent | None = None
 
@@ -83,13 +84,14 @@ class Dispatcher:
         self._idle = anyio.Event()
         self._idle.set()
         self._spent: set[Handler] = set()
-        self._waiters: list[_Waiter] = []
+        self._waiters: list[Waiter] = []
         self._loop_task: int | None = None  # wait_for() from this task would deadlock
         self._routes: dict[Handler, _Route] = {}
         for handler in root.walk_handlers():
             self._routes[handler] = self._bind(handler)
         self._table: dict[str, tuple[_Route, ...]] = {name: self._collect(name, known=True) for name in SERVER_EVENTS}
         self._unknown: dict[str, tuple[_Route, ...]] = {}
+        self._add_internal_routes()
         self.process = compose(middleware, self.dispatch)
         self._has_middleware = bool(middleware)
         # What the receive loop is running now, for the watchdog thread.
@@ -97,6 +99,31 @@ class Dispatcher:
         self._busy_event: ServerEvent | None = None
 
     # --- building ---------------------------------------------------------------------------
+
+    def _add_internal_routes(self) -> None:
+        """The library's own observers run first, as routes, so other event types pay nothing."""
+        sequencer = self._connection._sequencer
+        log_errors = not self._table["error"]
+
+        def on_error(event: ServerEvent) -> None:
+            sequencer.observe(event)
+            if log_errors:
+                _log_unhandled_error(event)
+
+        for name, observe in (
+            ("response.created", sequencer.observe),
+            ("response.done", sequencer.observe),
+            ("error", on_error),
+        ):
+            handler = Handler(
+                fn=observe,
+                keys=(name,),
+                plan=Plan((Inject.EVENT,), None),
+                is_async=False,
+                name=f"realtime_dispatch.{observe.__name__}",
+                router=self._root,
+            )
+            self._table[name] = (_Route(handler, observe, False, True), *self._table[name])
 
     def _bind(self, handler: Handler) -> _Route:
         call = _inject(handler.fn, handler.plan.params, self._connection, self._app)
@@ -154,8 +181,6 @@ class Dispatcher:
                     routes = table.get(event.type)
                     if routes is None:
                         routes = self._routes_for_unknown(event.type)
-                    elif not routes and event.type == "error":
-                        _log_unhandled_error(event)
                     for route in routes:
                         if route.simple:
                             self._busy_event = event
@@ -192,8 +217,6 @@ class Dispatcher:
         routes = self._table.get(event.type)
         if routes is None:
             routes = self._routes_for_unknown(event.type)
-        elif not routes and event.type == "error":
-            _log_unhandled_error(event)
         for route in routes:
             if route.simple:
                 self._busy_event = event
@@ -319,38 +342,50 @@ class Dispatcher:
     async def wait_for(
         self, key: str | type[ServerEvent], predicate: Callable[[Any], object] | None, timeout: float | None
     ) -> ServerEvent:
+        key = normalise_key(key)
+
+        def match(event: ServerEvent) -> object:
+            if key == UNKNOWN_KEY:
+                if not isinstance(event, UnknownEvent):
+                    return False
+            elif not matches(key, event.type):
+                return False
+            return predicate is None or predicate(event)
+
+        return await self.wait(self.expect(match), timeout)
+
+    def expect(self, match: Callable[[ServerEvent], object]) -> Waiter:
+        """Start watching for an event now; ``wait`` for it later (after sending a request)."""
         if self._loop_task is not None and anyio.get_current_task().id == self._loop_task:
             raise RuntimeError(
-                "wait_for() from an inline handler would block the receive loop that delivers the event; "
+                "waiting for an event from an inline handler would block the receive loop that delivers it; "
                 "register the handler with background=True"
             )
-        waiter = _Waiter(normalise_key(key), predicate, anyio.Event())
+        waiter = Waiter(match, anyio.Event())
         self._waiters.append(waiter)
+        return waiter
+
+    async def wait(self, waiter: Waiter, timeout: float | None) -> ServerEvent:
         try:
             with anyio.fail_after(timeout):
                 await waiter.done.wait()
         finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+            self.discard(waiter)
         assert waiter.event is not None
         return waiter.event
 
+    def discard(self, waiter: Waiter) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+
     def _wake_waiters(self, event: ServerEvent) -> None:
-        event_type = event.type
         for waiter in list(self._waiters):
-            key = waiter.key
-            if key == "<unknown>":
-                if not isinstance(event, UnknownEvent):
+            try:
+                if not waiter.match(event):
                     continue
-            elif not matches(key, event_type):
+            except Exception:
+                logger.exception("a wait_for predicate failed on %s", event.type)
                 continue
-            if waiter.predicate is not None:
-                try:
-                    if not waiter.predicate(event):
-                        continue
-                except Exception:
-                    logger.exception("wait_for predicate failed on %s", event_type)
-                    continue
             waiter.event = event
             waiter.done.set()
             self._waiters.remove(waiter)
@@ -458,9 +493,15 @@ def _log_unhandled_exception(exc: Exception, event: ServerEvent | None, handler:
         logger.error("handler %s raised on %s", handler.name, event.type if event else "an event", exc_info=exc)
 
 
+_BENIGN_ERRORS = frozenset({"conversation_already_has_active_response", "response_cancel_not_active"})
+
+
 def _log_unhandled_error(event: ServerEvent) -> None:
     detail = getattr(event, "error", None)
-    logger.error(
+    # Races every client hits (cancel after done, create while active): worth a note, not an alarm.
+    level = logging.INFO if getattr(detail, "code", None) in _BENIGN_ERRORS else logging.ERROR
+    logger.log(
+        level,
         "server error with no handler registered for 'error': %s (type=%s code=%s param=%s event_id=%s)",
         getattr(detail, "message", detail),
         getattr(detail, "type", None),

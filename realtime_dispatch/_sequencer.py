@@ -1,0 +1,83 @@
+"""At most one response at a time in the default conversation.
+
+The server refuses a second ``response.create`` while a response is active
+(``conversation_already_has_active_response``). The sequencer holds such a create back
+until the active response is done, or refuses it at once, by policy. Out-of-band
+responses (``conversation: "none"``) run in parallel and are not held.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import anyio
+
+from .events import ErrorEvent, ResponseCreate, ResponseCreated, ResponseDone, ServerEvent
+
+__all__ = ("ResponseInProgress", "ResponseSequencer", "SequencerPolicy")
+
+logger = logging.getLogger("realtime_dispatch.connection")
+
+SequencerPolicy = Literal["wait", "reject", "off"]
+
+
+class ResponseInProgress(RuntimeError):
+    """``response.create`` refused because a response is active (policy ``"reject"``)."""
+
+
+class ResponseSequencer:
+    def __init__(self, policy: SequencerPolicy = "wait") -> None:
+        self.policy = policy
+        self.active: str | None = None  # the response in progress in the default conversation
+        self._requested: str | None = None  # event_id of our create, until the server answers it
+        self._free: anyio.Event | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.active is not None or self._requested is not None
+
+    async def before_create(self, event: ResponseCreate) -> None:
+        """Called before a ``response.create`` goes out: wait for (or refuse) a busy slot."""
+        if self.policy == "off" or (event.response is not None and event.response.conversation == "none"):
+            return
+        while self.busy:
+            if self.policy == "reject":
+                raise ResponseInProgress(f"response {self.active or '(requested)'} is still in progress")
+            if self._free is None:
+                self._free = anyio.Event()
+            await self._free.wait()
+        self._requested = event.event_id
+
+    def observe(self, event: ServerEvent) -> None:
+        """Fed ``response.created``, ``response.done`` and ``error`` by the receive loop."""
+        if isinstance(event, ResponseCreated):
+            if event.response.conversation_id is None and event.response.id and self._requested is None:
+                return  # out-of-band, not ours to track
+            self._requested = None
+            self.active = event.response.id or "unknown"
+        elif isinstance(event, ResponseDone):
+            if self.active is not None and event.response.id in (self.active, None):
+                self.active = None
+                self._release()
+        elif isinstance(event, ErrorEvent) and self._requested and event.error.event_id == self._requested:
+            self._requested = None  # refused: the slot is free again
+            self._release()
+
+    def observe_failed_send(self, event_id: str) -> None:
+        """Our create never left: free the slot it took."""
+        if self._requested == event_id:
+            self._requested = None
+            self._release()
+
+    def reset(self, waiting: set[str | None]) -> None:
+        """A new connection: nothing is in progress on it, except creates ``waiting`` to go out."""
+        self.active = None
+        if self._requested not in waiting:
+            self._requested = None
+        self._release()
+
+    def _release(self) -> None:
+        if not self.busy and self._free is not None:
+            self._free.set()
+            self._free = None
