@@ -8,10 +8,8 @@ from the receive loop, in arrival order: no task and no event-loop pass per even
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -21,6 +19,7 @@ from anyio.abc import TaskGroup
 from ._handlers import Inject, Plan
 from ._middleware import Middleware, compose
 from ._router import UNKNOWN_KEY, ErrorHandler, Handler, Router, matches, normalise_key
+from ._watchdog import watch
 from .events import SERVER_EVENTS, DecodeError, ServerEvent, UnknownEvent, decode
 from .events._codec import server_decoder
 from .transports import Transport, TransportClosed
@@ -159,7 +158,8 @@ class Dispatcher:
         plain = not self._has_middleware
         table = self._table
         count = 0
-        watchdog = self._start_watchdog()
+        # The watchdog thread reports an inline handler that holds this loop, while it does.
+        unwatch = watch(self) if self._slow > 0 else None
         try:
             while True:
                 try:
@@ -207,8 +207,8 @@ class Dispatcher:
                     await anyio.lowlevel.checkpoint()
         finally:
             self._busy = None
-            if watchdog is not None:
-                watchdog.set()
+            if unwatch is not None:
+                unwatch()
 
     async def dispatch(self, event: ServerEvent) -> None:
         """Run every handler that matches ``event``, in order (the end of the middleware chain)."""
@@ -236,33 +236,8 @@ class Dispatcher:
 
     # --- slow handlers --------------------------------------------------------------------------
 
-    def _start_watchdog(self) -> threading.Event | None:
-        """Watch the receive loop from a thread, so a handler that holds it is reported while
-        it does, with no clock reads on the hot path: handlers only mark what is running."""
-        if not self._slow or self._slow <= 0:
-            return None
-        stop = threading.Event()
-        thread = threading.Thread(target=self._watch, args=(stop,), name="realtime-dispatch-watchdog", daemon=True)
-        thread.start()
-        return stop
-
-    def _watch(self, stop: threading.Event) -> None:
-        threshold = self._slow
-        watched: tuple[_Route, ServerEvent | None] | None = None
-        since = 0.0
-        reported = False
-        while not stop.wait(threshold / 4):
-            route, event = self._busy, self._busy_event
-            if route is None:
-                watched = None
-                continue
-            if watched is None or watched[0] is not route or watched[1] is not event:
-                watched, since, reported = (route, event), monotonic(), False
-                continue
-            held = monotonic() - since
-            if held >= threshold and not reported:
-                reported = True
-                _log_slow(route.handler, event, held, threshold)
+    def _report_slow(self, route: _Route, event: ServerEvent | None, held: float) -> None:
+        _log_slow(route.handler, event, held, self._slow)
 
     async def _dispatch_special(self, route: _Route, event: ServerEvent) -> None:
         handler = route.handler

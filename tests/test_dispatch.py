@@ -1056,3 +1056,27 @@ async def test_send_assigns_distinct_event_ids() -> None:
     assert [e.event_id for e in received] == ids
     assert len(set(ids)) == 3
     assert all(ids)
+
+
+async def test_one_watchdog_thread_serves_every_running_session() -> None:
+    import threading
+
+    def watchdogs() -> int:
+        return sum(1 for thread in threading.enumerate() if thread.name == "realtime-dispatch-watchdog")
+
+    pairs = [memory_pair() for _ in range(5)]
+    apps = [RealtimeApp() for _ in pairs]
+    try:
+        async with anyio.create_task_group() as tg:
+            for app, (client, _) in zip(apps, pairs, strict=True):
+                tg.start_soon(app.run_async, client)
+            for _, server in pairs:  # every app is running once its frame is handled
+                await server.send_event(events.RateLimitsUpdated.build(rate_limits=[]))
+            await anyio.sleep(0.05)
+            assert watchdogs() == 1
+            for _, server in pairs:
+                await server.close()
+    finally:
+        for client, server in pairs:
+            await client.aclose()
+            await server.close()
