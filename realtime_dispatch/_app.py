@@ -13,7 +13,7 @@ import anyio.abc
 
 from ._connection import Connection, OutboundMiddleware
 from ._dispatch import Dispatcher, InboundMiddleware
-from ._endpoints import Endpoint
+from ._endpoints import ConfigError, Endpoint
 from ._handlers import analyse, qualified_name
 from ._reconnect import RECOVERABLE_CLOSE_CODES, ConnectionFailed, Reconnect
 from ._router import Api, Router, _Spec, api_hint, check_exception_types, check_options, resolve_keys
@@ -201,6 +201,11 @@ class RealtimeApp:
         """
         if self._running:
             raise RuntimeError("this app is already running")
+        if isinstance(target, Endpoint) and target.api != self.api:
+            raise ConfigError(
+                f"{type(self).__name__} speaks the {self.api} API but the endpoint is {target.api}: "
+                f"set api = {target.api!r} on the app or connect with beta={target.api == 'beta'}"
+            )
         factory = _factory(target)
         self._running = True
         self.router._frozen = True

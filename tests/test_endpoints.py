@@ -136,3 +136,12 @@ async def test_token_provider_is_awaited_for_each_connection() -> None:
             transport = await endpoint()
             await transport.aclose()
     assert seen == ["Bearer t1", "Bearer t2"]
+
+
+@pytest.mark.anyio
+async def test_an_app_refuses_an_endpoint_of_the_other_api() -> None:
+    from realtime_dispatch import RealtimeApp
+
+    with pytest.raises(ConfigError, match="beta"):
+        async with RealtimeApp().connect(openai("gpt-4o-realtime-preview", api_key=KEY, beta=True)):
+            pass
