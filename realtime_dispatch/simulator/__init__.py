@@ -1,0 +1,15 @@
+"""A local Realtime server speaking the GA protocol, for tests, demos and offline work.
+
+>>> from realtime_dispatch.simulator import Simulator, EchoResponder
+>>> sim = Simulator(responder=EchoResponder())
+
+``async with sim.serve(host="127.0.0.1", port=0) as base_url:`` serves WebSocket clients on
+``f"{base_url}/realtime?model=..."`` (``base_url`` is ``ws://host:port/v1``) on asyncio or trio.
+What the model says comes from a ``Responder``; ``EchoResponder`` echoes the user and calls
+the tools the user names.
+"""
+
+from ._responders import EchoResponder, Reply, Responder
+from ._server import Simulator
+
+__all__ = ("EchoResponder", "Reply", "Responder", "Simulator")

@@ -1,0 +1,586 @@
+"""A local Realtime server speaking the GA protocol over WebSocket, for tests and offline work.
+
+Event order and shapes follow recordings of the real service. There is no VAD: audio is
+committed with ``input_audio_buffer.commit`` and responses start with ``response.create``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import struct
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import anyio.abc
+import msgspec
+from msgspec import UNSET
+
+from .. import events
+from ..transports import TransportClosed, WebSocketTransport, serve_websocket
+from ._responders import EchoResponder, Reply, Responder
+
+__all__ = ("Simulator",)
+
+SAMPLE_RATE = 24000
+CHUNK_MS = 100
+MS_PER_CHAR = 60  # spoken duration per character of transcript
+DEFAULT_MODEL = "gpt-realtime"
+DEFAULT_INSTRUCTIONS = "You are a helpful assistant running in a local Realtime simulator."
+
+_PCM_FORMAT = events.AudioFormat(type="audio/pcm", rate=SAMPLE_RATE)
+# Server-only or beta-only session fields a GA session.update cannot change.
+_NOT_UPDATABLE = frozenset(
+    {
+        "id",
+        "object",
+        "expires_at",
+        "modalities",
+        "voice",
+        "speed",
+        "temperature",
+        "max_response_output_tokens",
+        "input_audio_format",
+        "output_audio_format",
+        "input_audio_transcription",
+        "input_audio_noise_reduction",
+        "turn_detection",
+        "client_secret",
+    }
+)
+_TOKENS = re.compile(r"\s*\S+|\s+$")
+
+
+def _tone_chunk() -> bytes:
+    """100 ms of a quiet 440 Hz sine, PCM16 little-endian; 44 whole periods, so chunks join seamlessly."""
+    samples = SAMPLE_RATE * CHUNK_MS // 1000
+    return struct.pack(
+        f"<{samples}h", *(round(3000 * math.sin(2 * math.pi * 440 * n / SAMPLE_RATE)) for n in range(samples))
+    )
+
+
+_TONE = _tone_chunk()
+_TONE_B64 = events.pcm_to_base64(_TONE)
+
+
+def split_words(text: str) -> list[str]:
+    """Word-sized deltas that concatenate back to ``text`` (``"Hi there!"`` -> ``["Hi", " there!"]``)."""
+    return _TOKENS.findall(text)
+
+
+def default_session(model: str) -> events.Session:
+    """The session a fresh GA connection starts with (as ``session.created`` shows it)."""
+    return events.Session(
+        type="realtime",
+        object="realtime.session",
+        id=events.new_id("sess"),
+        model=model,
+        output_modalities=["audio"],
+        instructions=DEFAULT_INSTRUCTIONS,
+        tools=[],
+        tool_choice="auto",
+        max_output_tokens="inf",
+        tracing=None,
+        truncation="auto",
+        expires_at=int(time.time()) + 1800,
+        audio=events.SessionAudio(
+            input=events.AudioInput(format=_PCM_FORMAT, transcription=None, noise_reduction=None, turn_detection=None),
+            output=events.AudioOutput(format=_PCM_FORMAT, voice="alloy", speed=1.0),
+        ),
+    )
+
+
+_M = TypeVar("_M", bound=msgspec.Struct)
+
+
+def merge(current: _M, update: _M, skip: frozenset[str] = frozenset()) -> _M:
+    """``current`` with the fields present in ``update`` (not None/UNSET) merged in, recursively.
+
+    Fields whose default is ``UNSET`` take an explicit ``None`` too: there, ``null`` means "off".
+    """
+    changes: dict[str, Any] = {}
+    for info in msgspec.structs.fields(update):
+        if info.name in skip:
+            continue
+        value = getattr(update, info.name)
+        if value is UNSET or (value is None and info.default is not UNSET):
+            continue
+        old = getattr(current, info.name)
+        if isinstance(value, events.Model) and type(old) is type(value):
+            value = merge(old, value)
+        changes[info.name] = value
+    return msgspec.structs.replace(current, **changes)
+
+
+class Simulator:
+    """A local GA Realtime server. ``serve()`` yields the base URL clients connect to.
+
+    ``delta_delay`` (seconds) paces the streamed deltas; 0 streams as fast as the socket goes
+    (still yielding between deltas, so ``response.cancel`` is honoured).
+    """
+
+    def __init__(self, responder: Responder | None = None, *, delta_delay: float = 0.0) -> None:
+        self.responder: Responder = responder if responder is not None else EchoResponder()
+        self.delta_delay = delta_delay
+
+    @asynccontextmanager
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        """Serve on ``host:port`` (0 picks a free port) while the block runs; yields ``ws://host:port/v1``."""
+        async with serve_websocket(self.handle, host, port) as bound:
+            shown = f"[{host}]" if ":" in host else host
+            yield f"ws://{shown}:{bound}/v1"
+
+    async def handle(self, transport: WebSocketTransport) -> None:
+        """Run one client connection until it leaves."""
+        model = DEFAULT_MODEL
+        if transport.request is not None:
+            query = parse_qs(urlsplit(transport.request.path).query)
+            model = query.get("model", [DEFAULT_MODEL])[0] or DEFAULT_MODEL
+        await _Connection(self, transport, model).run()
+
+
+@dataclass
+class _Active:
+    """The response in progress."""
+
+    id: str
+    cancelled: bool = False
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+
+
+@dataclass
+class _Usage:
+    input_text: int = 0
+    input_audio: int = 0
+    output_text: int = 0
+    output_audio: int = 0
+
+
+class _Connection:
+    def __init__(self, simulator: Simulator, transport: WebSocketTransport, model: str) -> None:
+        self.simulator = simulator
+        self.transport = transport
+        self.session = default_session(model)
+        self.conversation_id = events.new_id("conv")
+        self.items: list[events.ConversationItem] = []
+        self.audio_ms: dict[str, int] = {}  # assistant item id -> its audio length
+        self.buffer = bytearray()
+        self.active: _Active | None = None
+        self.task_group: anyio.abc.TaskGroup | None = None
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    async def send(self, event: events.ServerEvent) -> None:
+        await self.transport.send(events.encode(event))
+
+    async def error(
+        self, message: str, *, code: str | None, param: str | None = None, event_id: str | None = None
+    ) -> None:
+        detail = events.ErrorDetail(
+            type="invalid_request_error", code=code, message=message, param=param, event_id=event_id
+        )
+        await self.send(events.ErrorEvent.build(error=detail))
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as task_group:
+            self.task_group = task_group
+            try:
+                await self.send(events.SessionCreated.build(session=self.session))
+                while True:
+                    await self.dispatch(await self.transport.receive())
+            except TransportClosed:
+                pass
+            finally:
+                task_group.cancel_scope.cancel()
+
+    async def dispatch(self, data: bytes) -> None:
+        try:
+            event = events.decode_client(data)
+        except events.DecodeError as exc:
+            await self.reject(data, exc)
+            return
+        event_id = event.event_id
+        if isinstance(event, events.SessionUpdate):
+            await self.session_update(event)
+        elif isinstance(event, events.ConversationItemCreate):
+            await self.item_create(event.item, event.previous_item_id, event_id)
+        elif isinstance(event, events.ConversationItemDelete):
+            if await self.find(event.item_id, event_id) is not None:
+                self.items = [item for item in self.items if item.id != event.item_id]
+                await self.send(events.ConversationItemDeleted.build(item_id=event.item_id))
+        elif isinstance(event, events.ConversationItemRetrieve):
+            item = await self.find(event.item_id, event_id)
+            if item is not None:
+                await self.send(events.ConversationItemRetrieved.build(item=item))
+        elif isinstance(event, events.ConversationItemTruncate):
+            await self.truncate(event)
+        elif isinstance(event, events.InputAudioBufferAppend):
+            try:
+                self.buffer += event.pcm
+            except ValueError:
+                await self.error("Invalid 'audio'. Expected base64-encoded audio.", code="invalid_value",
+                                 param="audio", event_id=event_id)  # fmt: skip
+        elif isinstance(event, events.InputAudioBufferCommit):
+            await self.commit(event_id)
+        elif isinstance(event, events.InputAudioBufferClear):
+            self.buffer.clear()
+            await self.send(events.InputAudioBufferCleared.build())
+        elif isinstance(event, events.ResponseCreate):
+            await self.response_create(event.response or events.ResponseParams(), event_id)
+        elif isinstance(event, events.ResponseCancel):
+            await self.response_cancel(event.response_id, event_id)
+        else:  # output_audio_buffer.clear, transcription_session.update: not on a GA WebSocket session
+            await self.error(f"Invalid value: '{event.type}'. Not supported on a WebSocket realtime session.",
+                             code="invalid_value", param="type", event_id=event_id)  # fmt: skip
+
+    async def reject(self, data: bytes, exc: events.DecodeError) -> None:
+        try:
+            raw = msgspec.json.decode(data)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            await self.error(f"Invalid JSON: {exc}", code="invalid_json")
+            return
+        event_id = raw.get("event_id") if isinstance(raw, dict) else None
+        event_id = event_id if isinstance(event_id, str) else None
+        if exc.event_type is None:
+            await self.error("Invalid 'type': expected a JSON object with a string 'type'.", code="invalid_value",
+                             param="type", event_id=event_id)  # fmt: skip
+        elif exc.event_type not in events.CLIENT_EVENTS:
+            supported = ", ".join(f"'{name}'" for name in events.CLIENT_EVENTS)
+            await self.error(f"Invalid value: '{exc.event_type}'. Supported values are: {supported}.",
+                             code="invalid_value", param="type", event_id=event_id)  # fmt: skip
+        else:
+            await self.error(f"Invalid '{exc.event_type}' event: {exc}", code="invalid_value", event_id=event_id)
+
+    async def find(self, item_id: str, event_id: str | None) -> events.ConversationItem | None:
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        await self.error(f"Item with item_id not found: {item_id}", code="item_not_found", param="item_id",
+                         event_id=event_id)  # fmt: skip
+        return None
+
+    # --- session and conversation ---------------------------------------------------------------
+
+    async def session_update(self, event: events.SessionUpdate) -> None:
+        if event.session.type is None:
+            await self.error("Missing required parameter: 'session.type'.", code="missing_required_parameter",
+                             param="session.type", event_id=event.event_id)  # fmt: skip
+            return
+        self.session = merge(self.session, event.session, _NOT_UPDATABLE)
+        await self.send(events.SessionUpdated.build(session=self.session))
+
+    def previous_id(self, index: int) -> str | None:
+        return self.items[index - 1].id if index > 0 else None
+
+    async def item_create(
+        self, item: events.ConversationItem, previous_item_id: str | None, event_id: str | None
+    ) -> None:
+        if item.id is not None and any(existing.id == item.id for existing in self.items):
+            await self.error(f"Item with id '{item.id}' already exists.", code="item_id_already_exists",
+                             param="item.id", event_id=event_id)  # fmt: skip
+            return
+        if previous_item_id is None:
+            index = len(self.items)
+        elif previous_item_id == "root":
+            index = 0
+        else:
+            found = [n for n, existing in enumerate(self.items) if existing.id == previous_item_id]
+            if not found:
+                await self.error(f"Error adding item: the previous item with id '{previous_item_id}' does not exist.",
+                                 code="item_not_found", param="previous_item_id", event_id=event_id)  # fmt: skip
+                return
+            index = found[0] + 1
+        status = item.status or ("completed" if item.type in ("message", "function_call") else None)
+        item = msgspec.structs.replace(item, id=item.id or events.new_id("item"), status=status)
+        self.items.insert(index, item)
+        previous = self.previous_id(index)
+        await self.send(events.ConversationItemAdded.build(item=item, previous_item_id=previous))
+        await self.send(events.ConversationItemDone.build(item=item, previous_item_id=previous))
+
+    async def truncate(self, event: events.ConversationItemTruncate) -> None:
+        item = await self.find(event.item_id, event.event_id)
+        if item is None:
+            return
+        parts = item.content or []
+        if item.role != "assistant" or not 0 <= event.content_index < len(parts):
+            await self.error("Only the audio of an assistant message can be truncated.", code="invalid_value",
+                             param="content_index", event_id=event.event_id)  # fmt: skip
+            return
+        length = self.audio_ms.get(item.id or "", 0)
+        if event.audio_end_ms > length:
+            await self.error(f"Audio content of {length}ms is shorter than {event.audio_end_ms}ms.",
+                             code="invalid_value", param="audio_end_ms", event_id=event.event_id)  # fmt: skip
+            return
+        parts = list(parts)
+        parts[event.content_index] = msgspec.structs.replace(parts[event.content_index], transcript="")
+        self.items = [msgspec.structs.replace(it, content=parts) if it is item else it for it in self.items]
+        self.audio_ms[item.id or ""] = event.audio_end_ms
+        await self.send(events.ConversationItemTruncated.build(
+            item_id=event.item_id, content_index=event.content_index, audio_end_ms=event.audio_end_ms))  # fmt: skip
+
+    async def commit(self, event_id: str | None) -> None:
+        if len(self.buffer) < SAMPLE_RATE * 2 // 10:
+            ms = len(self.buffer) / 48
+            await self.error(
+                "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, "
+                f"but buffer only has {ms:.2f}ms of audio.",
+                code="input_audio_buffer_commit_empty",
+                event_id=event_id,
+            )
+            return
+        item_id = events.new_id("item")
+        previous = self.items[-1].id if self.items else None
+        await self.send(events.InputAudioBufferCommitted.build(item_id=item_id, previous_item_id=previous))
+        stored = events.ConversationItem(
+            id=item_id, type="message", status="completed", role="user",
+            content=[events.ContentPart(type="input_audio", audio=events.pcm_to_base64(self.buffer))],
+        )  # fmt: skip
+        self.buffer.clear()
+        self.items.append(stored)
+        shown = msgspec.structs.replace(stored, content=[events.ContentPart(type="input_audio")])
+        await self.send(events.ConversationItemAdded.build(item=shown, previous_item_id=previous))
+        await self.send(events.ConversationItemDone.build(item=shown, previous_item_id=previous))
+
+    # --- responses --------------------------------------------------------------------------------
+
+    async def response_create(self, params: events.ResponseParams, event_id: str | None) -> None:
+        if self.active is not None:
+            await self.error(
+                f"Conversation already has an active response in progress: {self.active.id}. "
+                "Wait until the response is finished before creating a new one.",
+                code="conversation_already_has_active_response",
+                event_id=event_id,
+            )
+            return
+        assert self.task_group is not None
+        self.active = active = _Active(id=events.new_id("resp"))
+        self.task_group.start_soon(self.respond, active, params)
+
+    async def response_cancel(self, response_id: str | None, event_id: str | None) -> None:
+        active = self.active
+        if active is None or active.cancelled or (response_id is not None and response_id != active.id):
+            await self.error("Cancellation failed: no active response found.", code="response_cancel_not_active",
+                             event_id=event_id)  # fmt: skip
+            return
+        active.cancelled = True
+        active.scope.cancel()  # only stops the responder; the streaming loop checks the flag
+
+    async def respond(self, active: _Active, params: events.ResponseParams) -> None:
+        try:
+            await _Generation(self, active, params).run()
+        except TransportClosed:
+            pass
+        finally:
+            if self.active is active:
+                self.active = None
+
+
+class _Generation:
+    """One response, from ``response.created`` to ``response.done``."""
+
+    def __init__(self, connection: _Connection, active: _Active, params: events.ResponseParams) -> None:
+        self.connection = connection
+        self.active = active
+        self.params = params
+        self.usage = _Usage()
+        self.out_of_band = params.conversation == "none"
+        session = connection.session
+        self.modalities = params.output_modalities or session.output_modalities or ["audio"]
+        output = session.audio.output if session.audio and session.audio.output else events.AudioOutput()
+        voice = output.voice if isinstance(output.voice, str) else "alloy"
+        self.response = events.Response(
+            object="realtime.response",
+            id=active.id,
+            status="in_progress",
+            output=[],
+            conversation_id=None if self.out_of_band else connection.conversation_id,
+            output_modalities=self.modalities,
+            max_output_tokens=params.max_output_tokens or session.max_output_tokens or "inf",
+            audio=events.ResponseAudio(
+                output=events.ResponseAudioOutput(format=output.format or _PCM_FORMAT, voice=voice)
+            ),
+            metadata=params.metadata,
+        )
+        self.output: list[events.ConversationItem] = []
+
+    async def send(self, event: events.ServerEvent) -> None:
+        await self.connection.send(event)
+
+    def stopped(self) -> bool:
+        """Whether the client cancelled this response (checked between deltas)."""
+        return self.active.cancelled
+
+    async def pause(self) -> None:
+        delay = self.connection.simulator.delta_delay
+        await anyio.sleep(delay if delay > 0 else 0)
+
+    def effective_session(self) -> events.Session:
+        params, session = self.params, self.connection.session
+        changes: dict[str, Any] = {"output_modalities": self.modalities}
+        for name in ("instructions", "tools", "tool_choice"):
+            value = getattr(params, name)
+            if value is not None:
+                changes[name] = value
+        return msgspec.structs.replace(session, **changes)
+
+    async def run(self) -> None:
+        await self.send(events.ResponseCreated.build(response=self.response))
+        context = list(self.params.input) if self.params.input is not None else list(self.connection.items)
+        self.count_input(context)
+        reply: Reply | None = None
+        with self.active.scope:
+            reply = await self.connection.simulator.responder.respond(context, self.effective_session())
+        if reply is not None and not self.active.cancelled:
+            if reply.text or not reply.tool_calls:
+                await self.message(reply.text)
+            for name, arguments in reply.tool_calls:
+                if self.stopped():
+                    break
+                await self.function_call(name, arguments)
+        await self.finish()
+
+    def count_input(self, context: list[events.ConversationItem]) -> None:
+        chars = len(self.connection.session.instructions or "")
+        for item in context:
+            chars += len(item.arguments or "") + len(item.output or "")
+            for part in item.content or []:
+                chars += len(part.text or "") + len(part.transcript or "")
+                self.usage.input_audio += len(part.pcm) // (48 * CHUNK_MS)  # 10 tokens a second
+        self.usage.input_text = 4 + math.ceil(chars / 4)
+
+    # --- items ---------------------------------------------------------------------------------
+
+    async def item_added(self, item: events.ConversationItem) -> str | None:
+        output_index = len(self.output)
+        self.output.append(item)
+        await self.send(events.ResponseOutputItemAdded.build(
+            response_id=self.active.id, output_index=output_index, item=item))  # fmt: skip
+        if self.out_of_band:
+            return None
+        items = self.connection.items
+        previous = items[-1].id if items else None
+        items.append(item)
+        await self.send(events.ConversationItemAdded.build(item=item, previous_item_id=previous))
+        return previous
+
+    async def item_done(self, item: events.ConversationItem, previous: str | None) -> None:
+        output_index = len(self.output) - 1
+        self.output[output_index] = item
+        if not self.out_of_band:
+            items = self.connection.items
+            self.connection.items = [item if existing.id == item.id else existing for existing in items]
+            await self.send(events.ConversationItemDone.build(item=item, previous_item_id=previous))
+        await self.send(events.ResponseOutputItemDone.build(
+            response_id=self.active.id, output_index=output_index, item=item))  # fmt: skip
+
+    async def message(self, text: str) -> None:
+        audio = "audio" in self.modalities
+        item_id = events.new_id("item")
+        item = events.ConversationItem(id=item_id, type="message", status="in_progress", role="assistant", content=[])
+        previous = await self.item_added(item)
+        output_index = len(self.output) - 1
+        ids = {"response_id": self.active.id, "item_id": item_id, "output_index": output_index, "content_index": 0}
+        empty = events.ContentPart(type="audio", transcript="") if audio else events.ContentPart(type="text", text="")
+        await self.send(events.ResponseContentPartAdded.build(**ids, part=empty))
+        words = split_words(text)
+        said: list[str] = []
+        if audio:
+            chunks = max(1, math.ceil(len(text) * MS_PER_CHAR / CHUNK_MS))
+            sent_chunks = 0
+            # Word i goes just before chunk i * chunks // len(words): the transcript leads the audio.
+            buckets: list[list[str]] = [[] for _ in range(chunks)]
+            for index, word in enumerate(words):
+                buckets[index * chunks // len(words)].append(word)
+            for bucket in buckets:
+                if self.stopped():
+                    break
+                for word in bucket:
+                    said.append(word)
+                    await self.send(events.ResponseOutputAudioTranscriptDelta.build(**ids, delta=word))
+                await self.send(events.ResponseOutputAudioDelta.build(**ids, delta=_TONE_B64))
+                sent_chunks += 1
+                await self.pause()
+            transcript = "".join(said)
+            self.usage.output_audio += sent_chunks
+            self.connection.audio_ms[item_id] = sent_chunks * CHUNK_MS
+            await self.send(events.ResponseOutputAudioDone.build(**ids))
+            await self.send(events.ResponseOutputAudioTranscriptDone.build(**ids, transcript=transcript))
+            part = events.ContentPart(type="audio", transcript=transcript)
+            content = events.ContentPart(type="output_audio", transcript=transcript)
+        else:
+            for word in words:
+                if self.stopped():
+                    break
+                said.append(word)
+                await self.send(events.ResponseOutputTextDelta.build(**ids, delta=word))
+                await self.pause()
+            transcript = "".join(said)
+            await self.send(events.ResponseOutputTextDone.build(**ids, text=transcript))
+            part = events.ContentPart(type="text", text=transcript)
+            content = events.ContentPart(type="output_text", text=transcript)
+        self.usage.output_text += len(said)
+        await self.send(events.ResponseContentPartDone.build(**ids, part=part))
+        status = "incomplete" if self.active.cancelled else "completed"
+        await self.item_done(msgspec.structs.replace(item, status=status, content=[content]), previous)
+
+    async def function_call(self, name: str, arguments: str) -> None:
+        item_id, call_id = events.new_id("item"), events.new_id("call")
+        item = events.ConversationItem(
+            id=item_id, type="function_call", status="in_progress", name=name, call_id=call_id, arguments=""
+        )
+        previous = await self.item_added(item)
+        output_index = len(self.output) - 1
+        ids = {"response_id": self.active.id, "item_id": item_id, "output_index": output_index, "call_id": call_id}
+        sent: list[str] = []
+        for piece in split_words(arguments):
+            if self.stopped():
+                break
+            sent.append(piece)
+            await self.send(events.ResponseFunctionCallArgumentsDelta.build(**ids, delta=piece))
+            await self.pause()
+        self.usage.output_text += len(sent) + 1
+        final = "".join(sent)
+        await self.send(events.ResponseFunctionCallArgumentsDone.build(**ids, name=name, arguments=final))
+        status = "incomplete" if self.active.cancelled else "completed"
+        await self.item_done(msgspec.structs.replace(item, status=status, arguments=final), previous)
+
+    async def finish(self) -> None:
+        usage = self.usage
+        output_tokens = usage.output_text + usage.output_audio
+        input_tokens = usage.input_text + usage.input_audio
+        cancelled = self.active.cancelled
+        response = msgspec.structs.replace(
+            self.response,
+            status="cancelled" if cancelled else "completed",
+            status_details=events.ResponseStatus(type="cancelled", reason="client_cancelled") if cancelled else None,
+            output=self.output,
+            usage=events.Usage(
+                total_tokens=input_tokens + output_tokens,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                input_token_details=events.InputTokenDetails(
+                    text_tokens=usage.input_text,
+                    audio_tokens=usage.input_audio,
+                    image_tokens=0,
+                    cached_tokens=0,
+                    cached_tokens_details=events.CachedTokenDetails(text_tokens=0, audio_tokens=0, image_tokens=0),
+                ),
+                output_token_details=events.OutputTokenDetails(
+                    text_tokens=usage.output_text, audio_tokens=usage.output_audio
+                ),
+            ),
+        )
+        # The connection may take a new response.create as soon as response.done is out.
+        if self.connection.active is self.active:
+            self.connection.active = None
+        await self.send(events.ResponseDone.build(response=response))
+        limit = 40000
+        await self.send(events.RateLimitsUpdated.build(rate_limits=[
+            events.RateLimit(name="requests", limit=5000, remaining=4999, reset_seconds=0.012),
+            events.RateLimit(name="tokens", limit=limit, remaining=limit - output_tokens, reset_seconds=0.001),
+        ]))  # fmt: skip
