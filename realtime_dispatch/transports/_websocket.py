@@ -219,9 +219,13 @@ class WebSocketTransport:
             self._protocol.receive_eof()
         else:
             self._protocol.receive_data(data)
-        await self._flush()
+        lost = False
+        try:
+            await self._flush()  # pongs and close replies the protocol queued
+        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            lost = True  # we can still deliver what arrived; the connection is over
         self._collect(self._protocol.events_received())
-        if data is None or self._protocol.state is State.CLOSED:
+        if lost or data is None or self._protocol.state is State.CLOSED:
             await self._close_stream()
             if self._closed is None:
                 self._closed = self._close_marker()
@@ -250,9 +254,11 @@ class WebSocketTransport:
                 if chunk:
                     await self._stream.send(chunk)
                 else:
+                    # End of our side. TLS cannot half-close; a socket the peer already shut can fail
+                    # here (EBADF/ENOTCONN on trio): either way the stream is done.
                     try:
                         await self._stream.send_eof()
-                    except NotImplementedError:  # TLS cannot half-close
+                    except (NotImplementedError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
                         await self._close_stream()
                         return
 

@@ -1,0 +1,562 @@
+"""Test helpers: a scripted Realtime server, fault injection, and record/replay.
+
+>>> from realtime_dispatch import events
+>>> from realtime_dispatch.testing import ScriptedServer
+>>> server = ScriptedServer()
+>>> server.on_connect(events.SessionCreated.build(session=events.Session(type="realtime")))
+>>> _ = server.expect("response.create").reply(events.ResponseDone.build(response=events.Response(id="r")))
+
+``async with server.run(app) as conn: await server.wait_done()`` runs ``app`` against the
+script (in memory, or over a loopback WebSocket with ``sockets=True``) and fails with a
+``ScriptError`` naming what was expected when the app sends something else.
+
+``faulty(target, drop_after=3)`` wraps any transport or transport factory to drop, close,
+delay or inject frames; ``Recorder(target, path)`` records a session as JSONL (secrets
+scrubbed) and ``replay(path)`` plays its server frames back to an app.
+
+Deterministic time: everything here sleeps with ``anyio.sleep`` and timestamps with
+``anyio.current_time()``, so under trio a ``trio.testing.MockClock(autojump_threshold=0)``
+(``anyio.run(main, backend="trio", backend_options={"clock": MockClock(autojump_threshold=0)})``,
+or the ``anyio_backend`` fixture returning ``("trio", {"clock": ...})``) makes ``delay=`` faults
+and reconnect backoff instant and recordings' ``t`` values reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+import msgspec
+
+from . import events
+from ._endpoints import Endpoint
+from .transports import MemoryServer, Transport, TransportClosed, memory_pair, serve_websocket
+
+if TYPE_CHECKING:
+    from ._app import RealtimeApp, TransportFactory
+    from ._connection import Connection
+
+__all__ = (
+    "Expectation",
+    "FaultPlan",
+    "FaultyTransport",
+    "Recorder",
+    "Replay",
+    "RecordingTransport",
+    "ReplayTransport",
+    "ScriptError",
+    "ScriptedServer",
+    "faulty",
+    "replay",
+)
+
+Frame = bytes | str | events.ServerEvent
+"""A server frame to send: raw bytes, a JSON string, or an event (encoded)."""
+
+
+def _frame_bytes(frame: Frame) -> bytes:
+    if isinstance(frame, bytes):
+        return frame
+    if isinstance(frame, str):
+        return frame.encode()
+    return events.encode(frame)
+
+
+# --- scripted server ------------------------------------------------------------------------------
+
+
+class ScriptError(AssertionError):
+    """The app did not follow the script: an unexpected client event, or expectations left unmet."""
+
+
+class _ServerSide(Protocol):
+    async def send(self, data: bytes) -> None: ...
+    async def receive(self) -> bytes: ...
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+class Expectation:
+    """One client event the script waits for, and what the server does when it arrives."""
+
+    def __init__(self, event_type: str, predicate: Callable[[Any], bool] | None = None) -> None:
+        self.type = event_type
+        self.predicate = predicate
+        self.replies: list[bytes] = []
+        self.close: tuple[int, str] | None = None
+
+    def reply(self, *frames: Frame) -> Expectation:
+        """Send these server frames, in order, once the event arrives."""
+        self.replies.extend(_frame_bytes(frame) for frame in frames)
+        return self
+
+    def then_close(self, code: int = 1000, reason: str = "") -> Expectation:
+        """After the replies, close the connection with this WebSocket close code."""
+        self.close = (code, reason)
+        return self
+
+    def matches(self, event: events.ClientEvent) -> bool:
+        return event.type == self.type and (self.predicate is None or bool(self.predicate(event)))
+
+    def __repr__(self) -> str:
+        where = "" if self.predicate is None else f" matching {getattr(self.predicate, '__name__', 'predicate')}"
+        return f"{self.type!r}{where}"
+
+
+class ScriptedServer:
+    """A wire-level Realtime server that follows a script of expectations, in order.
+
+    Every connection first gets the ``on_connect`` frames; then each client event must match
+    the next expectation (its type, and its predicate if given), which sends its replies and
+    optionally closes the connection. The script carries on across reconnects. Anything else
+    the app sends is a ``ScriptError``: the connection is closed with 1008 and the error is
+    raised by ``wait_done`` and when ``run`` exits. ``sent`` lists every decoded client event.
+    """
+
+    def __init__(self) -> None:
+        self._greeting: list[bytes] = []
+        self._expectations: list[Expectation] = []
+        self._next = 0
+        self.sent: list[events.ClientEvent] = []
+        self.errors: list[ScriptError] = []
+        self.connections = 0
+        self._changed: anyio.Event | None = None
+
+    def on_connect(self, *frames: Frame) -> ScriptedServer:
+        """Frames sent at the start of every connection (typically ``session.created``)."""
+        self._greeting.extend(_frame_bytes(frame) for frame in frames)
+        return self
+
+    def expect(self, event_type: str, predicate: Callable[[Any], bool] | None = None) -> Expectation:
+        """Append an expectation: the next client event is of ``event_type`` (and ``predicate(event)``)."""
+        expectation = Expectation(event_type, predicate)
+        self._expectations.append(expectation)
+        return expectation
+
+    @property
+    def remaining(self) -> list[Expectation]:
+        """The expectations not met yet."""
+        return self._expectations[self._next :]
+
+    @property
+    def done(self) -> bool:
+        return not self.remaining
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    def _fail(self, message: str) -> ScriptError:
+        error = ScriptError(message)
+        self.errors.append(error)
+        self._notify()
+        return error
+
+    async def serve(self, transport: _ServerSide) -> None:
+        """Serve one connection (anything with ``send``, ``receive`` and ``close(code, reason)``)."""
+        self.connections += 1
+        try:
+            for frame in self._greeting:
+                await transport.send(frame)
+            while True:
+                data = await transport.receive()
+                try:
+                    event = events.decode_client(data)
+                except events.DecodeError as exc:
+                    self._fail(f"the app sent an undecodable frame ({exc}): {data[:200]!r}")
+                    await transport.close(1008, "script error")
+                    return
+                self.sent.append(event)
+                if self.done:
+                    self._fail(f"unexpected {event.type!r} after the script was done: {_show(event)}")
+                    await transport.close(1008, "script error")
+                    return
+                expectation = self._expectations[self._next]
+                if not expectation.matches(event):
+                    self._fail(f"expected {expectation!r} (expectation #{self._next + 1}), got {_show(event)}")
+                    await transport.close(1008, "script error")
+                    return
+                for reply in expectation.replies:
+                    await transport.send(reply)
+                self._next += 1
+                self._notify()
+                if expectation.close is not None:
+                    await transport.close(*expectation.close)
+                    return
+        except TransportClosed:
+            return
+        finally:
+            with anyio.CancelScope(shield=True):
+                await transport.close(1000, "")
+
+    async def wait_done(self, timeout: float = 5.0) -> None:
+        """Wait until every expectation is met; raise ``ScriptError`` on a mismatch or after ``timeout``."""
+        with anyio.move_on_after(timeout):
+            while not self.errors and not self.done:
+                self._changed = self._changed or anyio.Event()
+                await self._changed.wait()
+        self.check(f"after waiting {timeout:g}s")
+
+    def check(self, when: str = "at exit") -> None:
+        """Raise the first ``ScriptError``, or one listing the unmet expectations."""
+        if self.errors:
+            raise self.errors[0]
+        if not self.done:
+            remaining = ", ".join(repr(e) for e in self.remaining)
+            raise ScriptError(f"{len(self.remaining)} expectation(s) not met {when}: {remaining}")
+
+    @asynccontextmanager
+    async def run(self, app: RealtimeApp, *, sockets: bool = False) -> AsyncIterator[Connection]:
+        """Run ``app`` against the script for the block; yields its ``Connection``.
+
+        In memory by default; ``sockets=True`` serves a loopback WebSocket and connects the app
+        to its ``ws://`` URL. Either way the app gets a factory, so it reconnects as it would in
+        production. On leaving (without an exception) the script must be complete.
+        """
+        try:
+            if sockets:
+                async with serve_websocket(self.serve) as port:
+                    url = f"ws://127.0.0.1:{port}/v1/realtime"
+                    async with app.connect(url) as conn:
+                        yield conn
+            else:
+                async with anyio.create_task_group() as task_group:
+
+                    async def factory() -> Transport:
+                        client, server = memory_pair()
+                        task_group.start_soon(self.serve, _MemoryServerSide(server))
+                        return client
+
+                    try:
+                        async with app.connect(factory) as conn:
+                            yield conn
+                    finally:
+                        task_group.cancel_scope.cancel()
+        except BaseExceptionGroup as group:  # task groups wrap the block's error: raise it plainly
+            raise _single(group) from None
+        self.check()
+
+
+class _MemoryServerSide:
+    """``MemoryServer`` under the ``send``/``receive``/``close`` names ``serve`` uses."""
+
+    def __init__(self, server: MemoryServer) -> None:
+        self.server = server
+
+    async def send(self, data: bytes) -> None:
+        await self.server.send_raw(data)
+
+    async def receive(self) -> bytes:
+        return await self.server.receive_raw()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.server.close(code, reason)
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception inside nested single-member groups, else the group itself."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+def _show(event: events.ClientEvent) -> str:
+    text = events.encode(event).decode("utf-8", "replace")
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+# --- fault injection --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Faults for one connection. Counts are frames received from the server so far.
+
+    - ``drop_after=N``: after N frames, the reader gets ``TransportClosed(1006)`` and the
+      inner transport is closed (a lost connection: the app reconnects if it can).
+    - ``close_after=(N, code, reason)``: after N frames, a clean close with this code.
+    - ``inject={N: frame}``: deliver ``frame`` when N frames have been received (before frame
+      N, counting from 0). Injected frames do not count.
+    - ``delay``: seconds to wait before each frame from the server.
+    """
+
+    drop_after: int | None = None
+    close_after: tuple[int, int] | tuple[int, int, str] | None = None
+    inject: Mapping[int, Frame] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class FaultyTransport:
+    """A ``Transport`` that passes frames through ``inner`` while applying a ``FaultPlan``."""
+
+    def __init__(self, inner: Transport, plan: FaultPlan) -> None:
+        self.inner = inner
+        self.plan = plan
+        self.received = 0
+        self._inject = {n: _frame_bytes(frame) for n, frame in plan.inject.items()}
+        self._closed: TransportClosed | None = None
+
+    async def send(self, data: bytes) -> None:
+        if self._closed is not None:
+            raise self._closed
+        await self.inner.send(data)
+
+    async def receive(self) -> bytes:
+        if self._closed is not None:
+            raise self._closed
+        plan = self.plan
+        injected = self._inject.pop(self.received, None)
+        if injected is not None:
+            return injected
+        if plan.drop_after is not None and self.received >= plan.drop_after:
+            await self._end(TransportClosed(1006, "dropped by faulty()"))
+        if plan.close_after is not None and self.received >= plan.close_after[0]:
+            reason = plan.close_after[2] if len(plan.close_after) == 3 else ""
+            await self._end(TransportClosed(plan.close_after[1], reason))
+        if plan.delay:
+            await anyio.sleep(plan.delay)
+        data = await self.inner.receive()
+        self.received += 1
+        return data
+
+    async def _end(self, closed: TransportClosed) -> None:
+        self._closed = closed
+        with anyio.CancelScope(shield=True):
+            await self.inner.aclose()
+        raise closed
+
+    async def aclose(self) -> None:
+        self._closed = self._closed or TransportClosed(1000, "closed by the client")
+        await self.inner.aclose()
+
+
+def faulty(
+    target: Transport | TransportFactory | str,
+    *,
+    drop_after: int | None = None,
+    close_after: tuple[int, int] | tuple[int, int, str] | None = None,
+    inject: Mapping[int, Frame] | None = None,
+    delay: float = 0.0,
+    plans: Sequence[FaultPlan] | None = None,
+) -> Transport | TransportFactory:
+    """Wrap a transport, a transport factory or a ``ws://`` URL with injected faults.
+
+    The keyword faults make one ``FaultPlan`` applied to every connection. With ``plans``,
+    connection i (the factory's i-th call) gets ``plans[i]``, and connections past the end of
+    the list get no faults. A ``Transport`` target gets the first plan and is returned wrapped.
+    """
+    if plans is None:
+        single = FaultPlan(drop_after, close_after, dict(inject or {}), delay)
+    elif drop_after is not None or close_after is not None or inject or delay:
+        raise TypeError("give either plans= or the single-plan keywords, not both")
+    if isinstance(target, Transport):
+        return FaultyTransport(target, single if plans is None else (plans[0] if plans else FaultPlan()))
+    opened = 0
+    factory = _as_factory(target)
+
+    async def open_faulty() -> Transport:
+        nonlocal opened
+        plan = single if plans is None else (plans[opened] if opened < len(plans) else FaultPlan())
+        opened += 1
+        return FaultyTransport(await factory(), plan)
+
+    return open_faulty
+
+
+def _as_factory(target: TransportFactory | str) -> TransportFactory:
+    if isinstance(target, str):
+        return Endpoint(target)
+    if callable(target):
+        return target
+    raise TypeError(f"cannot wrap {target!r}: give a Transport, a transport factory or a URL")
+
+
+# --- record and replay ----------------------------------------------------------------------------
+
+REDACTED = "<redacted>"
+_SECRET_PREFIXES = ("sk-", "ek_", "Bearer ")
+_SECRET_KEYS = frozenset({"authorization", "api-key", "openai-api-key", "x-api-key", "cookie", "set-cookie"})
+
+
+def _scrub(value: Any, truncate_audio: int | None, key: str = "", audio_delta: bool = False) -> Any:
+    if isinstance(value, dict):
+        is_audio_delta = str(value.get("type", "")).endswith("audio.delta")
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if k == "client_secret" and isinstance(v, str):
+                out[k] = REDACTED
+            elif k == "client_secret" and isinstance(v, dict) and isinstance(v.get("value"), str):
+                out[k] = {**_scrub(v, truncate_audio, k), "value": REDACTED}
+            else:
+                out[k] = _scrub(v, truncate_audio, k, is_audio_delta)
+        return out
+    if isinstance(value, list):
+        return [_scrub(v, truncate_audio, key) for v in value]
+    if isinstance(value, str):
+        if key.lower() in _SECRET_KEYS or value.startswith(_SECRET_PREFIXES):
+            return REDACTED
+        if truncate_audio is not None and (key == "audio" or (key == "delta" and audio_delta)):
+            return value[:truncate_audio]
+    return value
+
+
+class RecordingTransport:
+    """A ``Transport`` that hands every frame, both ways, to a ``Recorder``."""
+
+    def __init__(self, inner: Transport, recorder: Recorder) -> None:
+        self.inner = inner
+        self.recorder = recorder
+
+    async def send(self, data: bytes) -> None:
+        self.recorder._record("out", data)
+        await self.inner.send(data)
+
+    async def receive(self) -> bytes:
+        try:
+            data = await self.inner.receive()
+        except TransportClosed as closed:
+            self.recorder._write("close", {"code": closed.code, "reason": closed.reason})
+            raise
+        self.recorder._record("in", data)
+        return data
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class Recorder:
+    """Record a session as JSONL: ``{"dir": "in"|"out", "t": seconds, "frame": {...}}`` per frame.
+
+    ``target`` is a transport factory, an ``Endpoint``, a ``ws://`` URL or a ``Transport`` (which
+    can be opened once). The recorder is itself a transport factory: connect the app to it.
+    ``into`` is a file path (truncated now, appended per frame) or a list that gets the lines;
+    ``lines`` always holds them too. Each connection starts with a ``{"dir": "connect"}`` line
+    (with the URL and scrubbed headers of an ``Endpoint``) and a lost connection adds a
+    ``{"dir": "close"}`` line. Secrets are scrubbed: any string starting with ``sk-``, ``ek_`` or
+    ``Bearer ``, credential headers and ``client_secret`` values become ``"<redacted>"``.
+    ``truncate_audio=N`` keeps the first N characters of base64 audio (``delta`` of audio deltas,
+    any ``audio`` field): a replayed delta then no longer decodes to the original audio.
+    """
+
+    def __init__(
+        self,
+        target: Transport | TransportFactory | str,
+        into: str | os.PathLike[str] | list[str] | None = None,
+        *,
+        truncate_audio: int | None = None,
+    ) -> None:
+        self._transport: Transport | None = target if isinstance(target, Transport) else None
+        self._factory = None if isinstance(target, Transport) else _as_factory(target)
+        self.truncate_audio = truncate_audio
+        self.lines: list[str] = []
+        self._list = into if isinstance(into, list) else None
+        self.path = None if into is None or isinstance(into, list) else Path(into)
+        if self.path is not None:
+            self.path.write_text("")
+        self._start: float | None = None
+
+    async def __call__(self) -> Transport:
+        if self._factory is not None:
+            inner = await self._factory()
+        elif self._transport is not None:
+            inner, self._transport = self._transport, None
+        else:
+            raise RuntimeError("Recorder: a Transport target can be opened only once; give a factory to reconnect")
+        meta: dict[str, Any] = {}
+        if isinstance(self._factory, Endpoint):
+            meta = {"url": self._factory.url, "headers": dict(self._factory.headers)}
+        self._write("connect", meta)
+        return RecordingTransport(inner, self)
+
+    def _record(self, direction: str, data: bytes) -> None:
+        try:
+            frame = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            frame = {"undecodable": data.decode("utf-8", "replace")}
+        self._write(direction, frame)
+
+    def _write(self, direction: str, frame: Any) -> None:
+        now = anyio.current_time()
+        if self._start is None:
+            self._start = now
+        line = msgspec.json.encode(
+            {"dir": direction, "t": round(now - self._start, 6), "frame": _scrub(frame, self.truncate_audio)}
+        ).decode()
+        self.lines.append(line)
+        if self._list is not None:
+            self._list.append(line)
+        if self.path is not None:
+            with self.path.open("a", encoding="utf-8") as file:
+                file.write(line + "\n")
+
+
+class ReplayTransport:
+    """A ``Transport`` that delivers recorded server frames, then closes with ``code``."""
+
+    def __init__(self, frames: Sequence[bytes], code: int = 1000, reason: str = "") -> None:
+        self._frames = list(frames)
+        self._index = 0
+        self._end = TransportClosed(code, reason)
+        self._closed: TransportClosed | None = None
+        self.sent: list[bytes] = []
+
+    async def send(self, data: bytes) -> None:
+        if self._closed is not None:
+            raise self._closed
+        self.sent.append(data)
+
+    async def receive(self) -> bytes:
+        if self._closed is not None:
+            raise self._closed
+        if self._index >= len(self._frames):
+            self._closed = self._end
+            raise self._end
+        self._index += 1
+        return self._frames[self._index - 1]
+
+    async def aclose(self) -> None:
+        self._closed = self._closed or TransportClosed(1000, "closed by the client")
+
+
+def replay(source: str | os.PathLike[str] | Iterable[str | Mapping[str, Any]]) -> Replay:
+    """A transport factory playing a recording's ``"in"`` frames in order, then closing with 1000.
+
+    ``source`` is a JSONL file path or its lines (strings or decoded dicts); other lines
+    (``"out"``, ``"connect"``, ``"close"``) are ignored. Each call replays from the start.
+    The returned ``Replay``'s ``transports`` lists the transports handed out (their ``sent``
+    holds what the app sent).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        lines: Iterable[str | Mapping[str, Any]] = Path(source).read_text(encoding="utf-8").splitlines()
+    else:
+        lines = source
+    frames: list[bytes] = []
+    for line in lines:
+        if isinstance(line, str):
+            if not line.strip():
+                continue
+            record = msgspec.json.decode(line)
+        else:
+            record = line
+        if record.get("dir") == "in":
+            frames.append(msgspec.json.encode(record["frame"]))
+    return Replay(frames)
+
+
+class Replay:
+    """The transport factory ``replay`` returns. ``transports`` lists the transports handed out."""
+
+    def __init__(self, frames: Sequence[bytes]) -> None:
+        self.frames = list(frames)
+        self.transports: list[ReplayTransport] = []
+
+    async def __call__(self) -> Transport:
+        transport = ReplayTransport(self.frames)
+        self.transports.append(transport)
+        return transport
