@@ -1,0 +1,377 @@
+"""WebSocket over picows: a Cython WebSocket client for asyncio (the ``fast`` extra).
+
+asyncio only. picows parses frames in C inside the event loop's ``data_received`` and
+hands each one to a listener callback; the listener copies the payload into a queue and
+``receive`` pops from it without awaiting whenever a message is already there. Install
+with ``pip install 'realtime-dispatch[fast]'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import sys
+from collections import deque
+from collections.abc import Mapping
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+
+from ._base import TransportClosed
+from ._websocket import HandshakeError, WebSocketOptions
+
+if TYPE_CHECKING:
+    from picows import WSTransport
+
+__all__ = ("PicowsTransport", "connect_picows")
+
+logger = logging.getLogger("realtime_dispatch.transport")
+
+_MiB = 1024 * 1024
+# Stop reading from the socket while this many payload bytes wait for ``receive``; resume below the low mark.
+_READ_HIGH_WATER = 16 * _MiB
+_READ_LOW_WATER = 4 * _MiB
+
+_MISSING_PICOWS = (
+    "connect_picows needs the picows package: install it with pip install 'realtime-dispatch[fast]' "
+    "(or use connect_websocket, which needs nothing extra)"
+)
+
+
+def _require_asyncio() -> None:
+    """picows is built on asyncio's event loop: refuse any other async library clearly."""
+    library: str | None
+    try:
+        import sniffio
+
+        library = sniffio.current_async_library()
+    except ImportError:  # pragma: no cover - sniffio ships with anyio and trio
+        library = None
+    except Exception:  # sniffio.AsyncLibraryNotFoundError: not in an async context at all
+        library = None
+    if library is not None and library != "asyncio":
+        raise RuntimeError(
+            f"connect_picows works on asyncio only, not {library}: use connect_websocket, which runs on both"
+        )
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            "connect_picows must be called from a running asyncio event loop (use connect_websocket under trio)"
+        ) from None
+
+
+class PicowsTransport:
+    """A ``Transport`` over one picows client connection. Build it with ``connect_picows``."""
+
+    def __init__(self, options: WebSocketOptions) -> None:
+        self._options = options
+        self._max_size = options.max_size if options.max_size is not None else sys.maxsize
+        self._messages: deque[bytes] = deque()
+        self._buffered = 0  # payload bytes in _messages
+        self._fragments: list[bytes] = []
+        self._fragments_size = 0
+        self._ws: WSTransport | None = None
+        self._closed: TransportClosed | None = None
+        self._disconnected = False
+        self._reading_paused = False
+        self._waiter: asyncio.Future[None] | None = None  # a receive() waiting for a message
+        self._writable: asyncio.Future[None] | None = None  # set while the socket's write buffer is full
+        self._closing: asyncio.Future[None] | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        # WSMsgType members, bound at connect time (picows is imported lazily)
+        self._TEXT: Any = None
+        self._BINARY: Any = None
+        self._CONT: Any = None
+        self._CLOSE: Any = None
+
+    @property
+    def closed(self) -> TransportClosed | None:
+        """How the connection ended, once it has."""
+        return self._closed
+
+    @property
+    def ws_transport(self) -> WSTransport:
+        """picows' own ``WSTransport`` (handshake request/response, the asyncio transport)."""
+        assert self._ws is not None
+        return self._ws
+
+    # --- Transport --------------------------------------------------------------------------
+
+    async def send(self, data: bytes) -> None:
+        if self._closed is not None:
+            raise self._closed
+        ws = self._ws
+        assert ws is not None
+        if self._disconnected or ws.is_close_frame_sent:
+            raise self._close_marker()
+        if self._writable is not None:  # the peer reads slower than we write: wait for the socket
+            await asyncio.shield(self._writable)
+            if self._disconnected or ws.is_close_frame_sent:
+                raise self._close_marker()
+        ws.send(self._TEXT, data)
+
+    async def receive(self) -> bytes:
+        messages = self._messages
+        while not messages:
+            if self._closed is not None:
+                raise self._closed
+            if self._disconnected:
+                self._closed = self._close_marker()
+                raise self._closed
+            if self._waiter is not None:
+                raise RuntimeError("receive() is already running in another task")
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        data = messages.popleft()
+        if self._reading_paused:
+            self._buffered -= len(data)
+            if self._buffered <= _READ_LOW_WATER:
+                self._resume_reading()
+        else:
+            self._buffered -= len(data)
+        return data
+
+    async def aclose(self) -> None:
+        await self.close()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame and wait (``close_timeout`` at most) for the peer to answer and hang up."""
+        ws = self._ws
+        if ws is None or self._disconnected:
+            if self._closed is None:
+                self._closed = self._close_marker()
+            if self._reaper is not None:
+                await asyncio.shield(self._reaper)
+            return
+        if self._closing is not None:  # another task is closing: wait for it
+            await asyncio.shield(self._closing)
+            return
+        self._closing = asyncio.get_running_loop().create_future()
+        try:
+            if not ws.is_close_frame_sent:
+                with suppress(Exception):
+                    ws.send_close(_close_code(code), reason.encode())
+            with suppress(Exception, asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(ws.wait_disconnected()), self._options.close_timeout)
+        finally:
+            if not self._disconnected:  # timed out or cancelled: never leak the socket
+                ws.disconnect(graceful=False)
+                with suppress(Exception, asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(ws.wait_disconnected()), 1.0)
+            if self._closed is None:
+                self._closed = self._close_marker()
+            if not self._closing.done():
+                self._closing.set_result(None)
+
+    # --- listener callbacks (called by picows from the event loop) ----------------------------
+
+    def _on_frame(self, ws: WSTransport, frame: Any) -> None:
+        msg_type = frame.msg_type
+        if msg_type is self._TEXT or msg_type is self._BINARY:
+            if frame.payload_size > self._max_size:
+                # picows starts closing with 1009 on such a frame, yet still delivers it: drop it.
+                self._fail(ws, 1009, f"message exceeds {self._max_size} bytes")
+                return
+            if frame.fin:
+                self._deliver(frame.get_payload_as_bytes())
+            else:
+                payload = frame.get_payload_as_bytes()
+                self._fragments = [payload]
+                self._fragments_size = len(payload)
+        elif msg_type is self._CONT:
+            payload = frame.get_payload_as_bytes()
+            self._fragments_size += len(payload)
+            if self._fragments_size > self._max_size or frame.payload_size > self._max_size:
+                self._fragments = []
+                self._fail(ws, 1009, f"message exceeds {self._max_size} bytes")
+                return
+            self._fragments.append(payload)
+            if frame.fin:
+                message = b"".join(self._fragments)
+                self._fragments = []
+                self._fragments_size = 0
+                self._deliver(message)
+        elif msg_type is self._CLOSE:
+            if not ws.is_close_frame_sent:  # the peer started the closing handshake: answer it
+                with suppress(Exception):
+                    ws.send_close(frame.get_close_code(), frame.get_close_message())
+            ws.disconnect()
+        # PING is answered by picows (enable_auto_pong); PONG is consumed by its auto-ping.
+
+    def _deliver(self, data: bytes) -> None:
+        self._messages.append(data)
+        self._buffered += len(data)
+        if self._buffered > _READ_HIGH_WATER and not self._reading_paused and self._ws is not None:
+            self._reading_paused = True
+            with suppress(Exception):
+                self._ws.underlying_transport.pause_reading()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _resume_reading(self) -> None:
+        self._reading_paused = False
+        if self._ws is not None and not self._disconnected:
+            with suppress(Exception):
+                self._ws.underlying_transport.resume_reading()
+
+    def _fail(self, ws: WSTransport, code: int, reason: str) -> None:
+        if not ws.is_close_frame_sent:
+            logger.warning("closing the connection: %s", reason)
+            with suppress(Exception):
+                ws.send_close(_close_code(code), reason.encode())
+        ws.disconnect()
+
+    def _on_disconnected(self, ws: WSTransport) -> None:
+        self._disconnected = True
+        # picows keeps the failure that made it disconnect (a protocol error) in a future for
+        # wait_disconnected(): retrieve it, or asyncio logs "exception was never retrieved".
+        self._reaper = asyncio.get_running_loop().create_task(self._reap(ws))
+        self._reading_paused = False
+        for future in (self._waiter, self._writable):
+            if future is not None and not future.done():
+                future.set_result(None)
+        self._writable = None
+
+    @staticmethod
+    async def _reap(ws: WSTransport) -> None:
+        with suppress(Exception):
+            await ws.wait_disconnected()
+
+    def _on_pause_writing(self) -> None:
+        if self._writable is None:
+            self._writable = asyncio.get_running_loop().create_future()
+
+    def _on_resume_writing(self) -> None:
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
+
+    def _close_marker(self) -> TransportClosed:
+        ws = self._ws
+        handshake = ws.close_handshake if ws is not None else None
+        if handshake is not None:
+            # Whoever closed first decides the code: the peer's close frame, or the one we sent.
+            recv, sent = handshake.recv, handshake.sent
+            first = recv if recv is not None and (handshake.recv_then_sent or sent is None) else sent
+            if first is not None:
+                if first is sent and (first.reason or "").startswith("peer has not replied to ping"):
+                    # picows' auto-ping gave up (it sends 1001): report it as connect_websocket does
+                    return TransportClosed(1011, "keepalive ping timeout")
+                code = _code_value(first.code)
+                return TransportClosed(1005 if code == 0 else code, first.reason or "")
+        return TransportClosed(1006, "connection lost")
+
+
+def _code_value(code: object) -> int:
+    value = getattr(code, "value", code)
+    return int(value) if isinstance(value, int) else 1006
+
+
+def _close_code(code: int) -> Any:
+    """picows takes a ``WSCloseCode``; any other valid code (3000-4999) passes as an int."""
+    from picows import WSCloseCode
+
+    try:
+        return WSCloseCode(code)
+    except ValueError:
+        return code
+
+
+# --- client -------------------------------------------------------------------------------------
+
+
+async def connect_picows(
+    url: str, headers: Mapping[str, str] | None = None, options: WebSocketOptions | None = None
+) -> PicowsTransport:
+    """Open a WebSocket to ``url`` (``ws://`` or ``wss://``) with picows. asyncio only.
+
+    Honours ``open_timeout``, ``max_size`` (per frame, and per reassembled message: larger
+    ends the connection with close code 1009), ``ping_interval``/``ping_timeout`` (picows'
+    auto-ping when idle), ``close_timeout``, ``ssl_context`` (TLS verified by default),
+    ``user_agent`` and ``extra_headers``. ``compression=True`` is refused: picows has no
+    permessage-deflate. Redirects are not followed and proxies are not used.
+
+    Raises ``HandshakeError`` when the server refuses, ``TimeoutError`` after
+    ``open_timeout``, ``OSError`` when the host cannot be reached, ``RuntimeError`` outside
+    asyncio and ``ImportError`` without picows.
+    """
+    _require_asyncio()
+    try:
+        import picows
+    except ImportError as exc:
+        raise ImportError(_MISSING_PICOWS) from exc
+
+    options = options or WebSocketOptions()
+    if options.compression:
+        raise ValueError("picows does not support permessage-deflate: use compression=False or connect_websocket")
+
+    transport = PicowsTransport(options)
+    transport._TEXT = picows.WSMsgType.TEXT
+    transport._BINARY = picows.WSMsgType.BINARY
+    transport._CONT = picows.WSMsgType.CONTINUATION
+    transport._CLOSE = picows.WSMsgType.CLOSE
+
+    class _Listener(picows.WSListener):
+        def on_ws_connected(self, ws: WSTransport) -> None:
+            transport._ws = ws
+
+        def on_ws_frame(self, ws: WSTransport, frame: picows.WSFrame) -> None:
+            transport._on_frame(ws, frame)
+
+        def on_ws_disconnected(self, ws: WSTransport) -> None:
+            transport._on_disconnected(ws)
+
+        def pause_writing(self) -> None:
+            transport._on_pause_writing()
+
+        def resume_writing(self) -> None:
+            transport._on_resume_writing()
+
+    request_headers = {"User-Agent": options.user_agent, **options.extra_headers, **(headers or {})}
+    ping: dict[str, Any] = {}
+    if options.ping_interval is not None:
+        ping = {
+            "enable_auto_ping": True,
+            "auto_ping_idle_timeout": options.ping_interval,
+            # picows requires reply timeout <= idle timeout
+            "auto_ping_reply_timeout": min(options.ping_timeout, options.ping_interval),
+            "auto_ping_strategy": picows.WSAutoPingStrategy.PING_WHEN_IDLE,
+        }
+    ssl_context: ssl.SSLContext | None = None
+    if url.lower().startswith("wss:"):
+        ssl_context = options.ssl_context or ssl.create_default_context()
+    try:
+        async with asyncio.timeout(options.open_timeout):
+            ws, _ = await picows.ws_connect(
+                _Listener,
+                url,
+                ssl_context=ssl_context,
+                websocket_handshake_timeout=options.open_timeout,
+                logger_name="realtime_dispatch.picows",
+                enable_auto_pong=True,
+                max_frame_size=transport._max_size,
+                extra_headers=request_headers,
+                max_redirects=0,
+                **ping,
+            )
+    except picows.WSHandshakeError as exc:
+        response = exc.response
+        status = int(response.status) if response is not None else 0
+        raw_body = exc.raw_body if exc.raw_body is not None else (response.body if response is not None else None)
+        body = raw_body.decode("utf-8", "replace")[:500] if raw_body else ""
+        if status:
+            phrase = getattr(response.status, "phrase", "") if response is not None else ""
+            message = f"WebSocket upgrade refused: HTTP {status} {phrase}".rstrip() + (f": {body}" if body else "")
+        else:
+            message = f"WebSocket handshake failed: {exc}"
+        raise HandshakeError(message, status=status, body=body) from exc
+    except picows.WSError as exc:
+        raise HandshakeError(f"WebSocket handshake failed: {exc}") from exc
+    transport._ws = ws
+    return transport
