@@ -14,6 +14,7 @@ from ._app import on as on
 from ._app import on_error as on_error
 from ._connection import Connection as Connection
 from ._connection import NotConnected as NotConnected
+from ._connection import SendTimeout as SendTimeout
 from ._dispatch import HandlerTimeout as HandlerTimeout
 from ._endpoints import ConfigError as ConfigError
 from ._endpoints import Endpoint as Endpoint
@@ -41,6 +42,7 @@ __all__ = (
     "Reconnect",
     "ResponseInProgress",
     "Router",
+    "SendTimeout",
     "ServerError",
     "TransportFactory",
     "UnknownEvent",

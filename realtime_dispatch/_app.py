@@ -80,7 +80,9 @@ class RealtimeApp:
     events that may wait out a reconnect before ``send`` fails with ``NotConnected``) and
     ``response_policy``: a ``response.create`` while a response is active ``"wait"``s for it
     to finish (default), is refused with ``ResponseInProgress`` (``"reject"``), or goes out
-    as is (``"off"``).
+    as is (``"off"``). ``send_timeout``: ``None`` (default) lets ``send`` block while the socket
+    drains (backpressure); a number of seconds makes a send to a stuck connection fail with
+    ``SendTimeout`` and closes that connection (then reconnects, if the target allows).
     """
 
     api: ClassVar[Api] = "ga"
@@ -91,6 +93,7 @@ class RealtimeApp:
     reconnect: Reconnect | None = Reconnect()
     max_pending_sends: int = 1000
     response_policy: SequencerPolicy = "wait"
+    send_timeout: float | None = None
 
     _handler_names: ClassVar[tuple[str, ...]] = ()
 
@@ -219,6 +222,7 @@ class RealtimeApp:
                         middleware=self._outbound,
                         max_pending=self.max_pending_sends,
                         response_policy=self.response_policy,
+                        send_timeout=self.send_timeout,
                     )
                     connection._opening(transport)  # close() works, and sends wait for the session
                     dispatcher = Dispatcher(
@@ -277,7 +281,9 @@ class RealtimeApp:
         try:
             while True:
                 closed = await self._serve_one(dispatcher, connection, transport)
-                if connection._closing or factory is None or closed.code not in RECOVERABLE_CLOSE_CODES:
+                broken, connection._broken = connection._broken, False  # a send timed out: we cut it
+                recoverable = broken or closed.code in RECOVERABLE_CLOSE_CODES
+                if connection._closing or factory is None or not recoverable:
                     connection._detach(reconnecting=False)
                     return
                 logger.warning("connection lost (%d%s): reconnecting", closed.code, _reason(closed.reason))

@@ -41,11 +41,16 @@ from .transports import Transport, TransportClosed
 if TYPE_CHECKING:
     from ._dispatch import Dispatcher
 
-__all__ = ("Connection", "NotConnected", "OutboundMiddleware")
+__all__ = ("Connection", "NotConnected", "OutboundMiddleware", "SendTimeout")
 
 logger = logging.getLogger("realtime_dispatch.connection")
 
 OutboundMiddleware = Middleware[ClientEvent]
+
+
+class SendTimeout(TimeoutError):
+    """A send did not complete within ``send_timeout``: the connection was closed (and is
+    reopened if the app reconnects); the event was not delivered, or not completely."""
 
 
 class NotConnected(RuntimeError):
@@ -78,6 +83,7 @@ class Connection:
         middleware: list[OutboundMiddleware] | None = None,
         max_pending: int = 0,
         response_policy: SequencerPolicy = "wait",
+        send_timeout: float | None = None,
     ) -> None:
         self._transport = transport
         self._ready = transport is not None  # sends go straight out (else they wait, or fail)
@@ -94,6 +100,8 @@ class Connection:
         self._ids = itertools.count(1)
         self._send_chain = compose(middleware or [], self._send_now)
         self._sequencer = ResponseSequencer(response_policy)
+        self._send_timeout = send_timeout
+        self._broken = False
 
     def __repr__(self) -> str:
         state = "open" if self._transport is not None else "closed"
@@ -218,13 +226,29 @@ class Connection:
         if self._priority or (self._ready and not self._pending):  # else keep order behind waiting events
             transport = self._transport_or_raise()
             try:
-                await transport.send(encode(event))
+                await self._write(transport, encode(event))
                 return
             except TransportClosed:
                 if self._priority:
                     raise
                 self._ready = False  # lost: the app reconnects and sends it, or fails it
         await self._wait_ready(event)
+
+    async def _write(self, transport: Transport, data: bytes) -> None:
+        """Send, blocking while the socket drains; with ``send_timeout``, give up on a stuck one."""
+        if self._send_timeout is None:
+            await transport.send(data)
+            return
+        with anyio.move_on_after(self._send_timeout) as scope:
+            await transport.send(data)
+        if scope.cancelled_caught:
+            # Part of a frame may be on the wire: the connection cannot be used any more. Closing
+            # it lets the app reconnect; this event fails, the caller decides whether to resend.
+            with anyio.move_on_after(0.5, shield=True):
+                await transport.aclose()
+            self._ready = False
+            self._broken = True  # closed by us, but not on purpose: the app should reconnect
+            raise SendTimeout(f"the connection did not take a {len(data)}-byte frame in {self._send_timeout:g} s")
 
     async def _wait_ready(self, event: ClientEvent) -> None:
         if self._closing or not (self._expecting or self._transport is not None):

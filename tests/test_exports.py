@@ -39,6 +39,7 @@ def test_top_level_names_are_the_deliberate_surface() -> None:
         "Reconnect",
         "ResponseInProgress",
         "Router",
+        "SendTimeout",
         "ServerError",
         "TransportFactory",
         "UnknownEvent",

@@ -254,3 +254,64 @@ async def test_benign_race_errors_are_logged_quietly_and_never_end_the_session(
     records = [r for r in caplog.records if "no handler registered for 'error'" in r.getMessage()]
     assert [r.levelno for r in records] == [logging.INFO, logging.INFO]
     assert got == ["resp_after"]
+
+
+async def test_send_blocks_while_the_peer_does_not_read() -> None:
+    client, server = memory_pair(max_buffer=1)
+    try:
+        async with RealtimeApp().connect(client) as conn:
+            await conn.append_audio(b"\x00" * 10)  # fills the one-frame buffer: nobody reads yet
+            finished = anyio.Event()
+
+            async def second() -> None:
+                await conn.append_audio(b"\x01" * 10)
+                finished.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(second)
+                await anyio.sleep(0.1)
+                assert not finished.is_set()  # backpressure: the sender waits for the peer
+                await server.receive_event()
+                with anyio.fail_after(5):
+                    await finished.wait()
+    finally:
+        await server.close()
+
+
+async def test_send_timeout_fails_the_send_and_reconnects() -> None:
+    from realtime_dispatch import Reconnect, SendTimeout
+
+    servers: list[MemoryServer] = []
+    reconnected = anyio.Event()
+
+    async def factory():  # type: ignore[no-untyped-def]
+        client, server = memory_pair(max_buffer=1)
+        servers.append(server)
+        return client
+
+    class App(RealtimeApp):
+        send_timeout = 0.1
+        reconnect = Reconnect(initial_delay=0.01, max_delay=0.02)
+        connects = 0
+
+        async def on_connect(self, connection: Connection) -> None:
+            self.connects += 1
+            if self.connects == 2:
+                reconnected.set()
+
+    app = App()
+    try:
+        async with app.connect(factory) as conn:
+            await conn.append_audio(b"\x00" * 10)
+            with pytest.raises(SendTimeout):
+                await conn.append_audio(b"\x00" * 10)  # the first server never reads
+            with anyio.fail_after(5):
+                await reconnected.wait()
+            await conn.append_audio(b"\x01")
+            received = await servers[1].receive_event()
+            assert isinstance(received, events.InputAudioBufferAppend)
+            assert received.pcm == b"\x01"
+    finally:
+        for server in servers:
+            await server.close()
+    assert app.connects == 2
