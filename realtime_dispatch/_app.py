@@ -15,10 +15,11 @@ from ._connection import Connection, OutboundMiddleware
 from ._dispatch import Dispatcher, InboundMiddleware
 from ._endpoints import ConfigError, Endpoint
 from ._handlers import analyse, qualified_name
+from ._history import History
 from ._reconnect import RECOVERABLE_CLOSE_CODES, ConnectionFailed, Reconnect
 from ._router import Api, Router, _Spec, api_hint, check_exception_types, check_options, resolve_keys
 from ._sequencer import SequencerPolicy
-from .events import ServerEvent, Session, SessionUpdate
+from .events import ClientEvent, ServerEvent, Session, SessionUpdate
 from .transports import Transport, TransportClosed
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ class RealtimeApp:
     as is (``"off"``). ``send_timeout``: ``None`` (default) lets ``send`` block while the socket
     drains (backpressure); a number of seconds makes a send to a stuck connection fail with
     ``SendTimeout`` and closes that connection (then reconnects, if the target allows).
+    ``reseed_history``: after a reconnect, recreate the conversation's finished items (the
+    last ``max_history_items``; audio by its transcript) right after the session.
     """
 
     api: ClassVar[Api] = "ga"
@@ -94,6 +97,8 @@ class RealtimeApp:
     max_pending_sends: int = 1000
     response_policy: SequencerPolicy = "wait"
     send_timeout: float | None = None
+    reseed_history: bool = False
+    max_history_items: int = 200
 
     _handler_names: ClassVar[tuple[str, ...]] = ()
 
@@ -233,6 +238,7 @@ class RealtimeApp:
                         middleware=self._inbound,
                         slow_handler_threshold=self.slow_handler_threshold,
                         max_background_tasks=self.max_background_tasks,
+                        history=History(self.max_history_items, api=self.api) if self.reseed_history else None,
                     )
                     connection._dispatcher = dispatcher
                     self._connection = connection
@@ -303,7 +309,9 @@ class RealtimeApp:
     async def _serve_one(self, dispatcher: Dispatcher, connection: Connection, transport: Transport) -> TransportClosed:
         connected = False
         try:
-            replay = SessionUpdate(session=self.session) if self.session is not None else None
+            replay: list[ClientEvent] = [SessionUpdate(session=self.session)] if self.session is not None else []
+            if dispatcher.history is not None:
+                replay += dispatcher.history.take_replay()
             await connection._attach(transport, replay)
             if connection.closing:
                 return TransportClosed(1000, "closed by the client")

@@ -6,7 +6,7 @@ import itertools
 import logging
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -281,15 +281,17 @@ class Connection:
         if not self._expecting:
             self._fail_pending(NotConnected("the connection closed before this event could be sent"))
 
-    async def _attach(self, transport: Transport, first: ClientEvent | None = None) -> None:
-        """Use a new transport: send ``first`` (the session replay), then what waited, in order."""
+    async def _attach(self, transport: Transport, first: Sequence[ClientEvent] = ()) -> None:
+        """Use a new transport: send ``first`` (the session and history replay), then what
+        waited, in order."""
         self._transport = transport
         self._expecting = True
         self._sequencer.reset({pending.event.event_id for pending in self._pending})
-        if first is not None:
+        if first:
             self._priority = True
             try:
-                await self.send(first)
+                for event in first:
+                    await self.send(event)
             finally:
                 self._priority = False
         while self._pending:

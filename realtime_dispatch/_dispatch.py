@@ -17,6 +17,7 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from ._handlers import Inject, Plan
+from ._history import History
 from ._middleware import Middleware, compose
 from ._router import UNKNOWN_KEY, ErrorHandler, Handler, Router, matches, normalise_key
 from ._watchdog import watch
@@ -71,8 +72,10 @@ class Dispatcher:
         middleware: list[InboundMiddleware],
         slow_handler_threshold: float,
         max_background_tasks: int,
+        history: History | None = None,
     ) -> None:
         self._root = root
+        self.history = history
         self._app = app
         self._connection = connection
         self._task_group = task_group
@@ -109,11 +112,17 @@ class Dispatcher:
             if log_errors:
                 _log_unhandled_error(event)
 
-        for name, observe in (
+        observers: list[tuple[str, Callable[[ServerEvent], None]]] = [
             ("response.created", sequencer.observe),
             ("response.done", sequencer.observe),
             ("error", on_error),
-        ):
+        ]
+        if self.history is not None:
+            observers += [
+                (name, self.history.observe)
+                for name in ("conversation.item.done", "conversation.item.created", "conversation.item.deleted")
+            ]
+        for name, observe in observers:
             handler = Handler(
                 fn=observe,
                 keys=(name,),
