@@ -289,6 +289,9 @@ class RealtimeApp:
                 closed = await self._serve_one(dispatcher, connection, transport)
                 broken, connection._broken = connection._broken, False  # a send timed out: we cut it
                 recoverable = broken or closed.code in RECOVERABLE_CLOSE_CODES
+                fatal, connection._fatal = connection._fatal, None
+                if fatal is not None and recoverable and factory is not None and not connection._closing:
+                    raise ConnectionFailed(f"the server refused the session: {_describe(fatal)}")
                 if connection._closing or factory is None or not recoverable:
                     connection._detach(reconnecting=False)
                     return
@@ -392,6 +395,11 @@ def _factory(target: Target) -> TransportFactory | None:
     if callable(target):
         return target
     raise TypeError(f"cannot connect to {target!r}: give an Endpoint, a URL, a transport factory or a Transport")
+
+
+def _describe(event: ServerEvent) -> str:
+    error = getattr(event, "error", None)
+    return f"{getattr(error, 'code', None)}: {getattr(error, 'message', '')}"
 
 
 def _reason(reason: str) -> str:

@@ -102,6 +102,7 @@ class Connection:
         self._sequencer = ResponseSequencer(response_policy)
         self._send_timeout = send_timeout
         self._broken = False
+        self._fatal: ServerEvent | None = None  # a server error that makes reconnecting pointless
 
     def __repr__(self) -> str:
         state = "open" if self._transport is not None else "closed"

@@ -19,6 +19,7 @@ from anyio.abc import TaskGroup
 from ._handlers import Inject, Plan
 from ._history import History
 from ._middleware import Middleware, compose
+from ._reconnect import FATAL_ERROR_CODES
 from ._router import UNKNOWN_KEY, ErrorHandler, Handler, Router, matches, normalise_key
 from ._watchdog import watch
 from .events import SERVER_EVENTS, DecodeError, ServerEvent, UnknownEvent, decode
@@ -107,8 +108,13 @@ class Dispatcher:
         sequencer = self._connection._sequencer
         log_errors = not self._table["error"]
 
+        connection = self._connection
+
         def on_error(event: ServerEvent) -> None:
             sequencer.observe(event)
+            code = getattr(getattr(event, "error", None), "code", None)
+            if code in FATAL_ERROR_CODES:
+                connection._fatal = event  # the close that follows must not be retried
             if log_errors:
                 _log_unhandled_error(event)
 

@@ -8,12 +8,16 @@ from dataclasses import dataclass
 
 from .transports import HandshakeError
 
-__all__ = ("RECOVERABLE_CLOSE_CODES", "ConnectionFailed", "Reconnect")
+__all__ = ("FATAL_ERROR_CODES", "RECOVERABLE_CLOSE_CODES", "ConnectionFailed", "Reconnect")
 
 RECOVERABLE_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
 """Going away, no status, abnormal closure, server error, restart, try again later, TLS."""
 
 _FATAL_STATUSES = frozenset({400, 401, 403, 404})
+FATAL_ERROR_CODES = frozenset(
+    {"invalid_api_key", "insufficient_quota", "model_not_found", "invalid_model", "account_deactivated"}
+)
+"""Server ``error`` codes after which reconnecting cannot help: the key, the quota or the model."""
 
 
 class ConnectionFailed(ConnectionError):
@@ -42,4 +46,8 @@ class Reconnect:
 
     @staticmethod
     def is_fatal(exc: BaseException) -> bool:
-        return isinstance(exc, HandshakeError) and exc.status in _FATAL_STATUSES
+        if not isinstance(exc, HandshakeError):
+            return False
+        if exc.status in _FATAL_STATUSES:
+            return True
+        return exc.status == 429 and "insufficient_quota" in exc.body  # a rate limit retries; no quota does not

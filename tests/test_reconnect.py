@@ -189,3 +189,98 @@ async def test_without_a_factory_sends_after_the_end_fail_with_not_connected() -
         with pytest.raises(NotConnected):
             await conn.send(events.ResponseCreate())
     assert app.connects == 1
+
+
+@pytest.mark.parametrize("code", [1001, 1011, 1012, 1013])
+async def test_each_recoverable_close_code_reconnects(code: int) -> None:
+    async def drop(transport: WebSocketTransport, log: list[str]) -> None:
+        await receive_type(transport, log)
+        await transport.close(code, "bye")
+
+    async def close_normally(transport: WebSocketTransport, log: list[str]) -> None:
+        await receive_type(transport, log)
+        await transport.close(1000)
+
+    server = Recorder(drop, close_normally)
+    app = App()
+    async with serve_websocket(server) as port:
+        with anyio.fail_after(10):
+            await app.run_async(endpoint(port))
+    assert len(server.received) == 2
+    assert app.connects == 2
+
+
+async def test_abrupt_drop_without_close_frame_reconnects() -> None:
+    async def vanish(transport: WebSocketTransport, log: list[str]) -> None:
+        await receive_type(transport, log)
+        await transport._close_stream()  # TCP gone, no close frame: the client sees 1006
+
+    async def close_normally(transport: WebSocketTransport, log: list[str]) -> None:
+        await receive_type(transport, log)
+        await transport.close(1000)
+
+    server = Recorder(vanish, close_normally)
+    app = App()
+    async with serve_websocket(server) as port:
+        with anyio.fail_after(10):
+            await app.run_async(endpoint(port))
+    assert app.connects == 2
+
+
+@pytest.mark.parametrize("code", [1003, 1008])
+async def test_a_non_recoverable_close_code_ends_the_app(code: int) -> None:
+    async def refuse(transport: WebSocketTransport, log: list[str]) -> None:
+        await receive_type(transport, log)
+        await transport.close(code, "policy")
+
+    server = Recorder(refuse)
+    app = App()
+    async with serve_websocket(server) as port:
+        with anyio.fail_after(10):
+            await app.run_async(endpoint(port))
+    assert len(server.received) == 1
+
+
+async def test_a_fatal_server_error_stops_instead_of_reconnecting() -> None:
+    async def out_of_quota(transport: WebSocketTransport, log: list[str]) -> None:
+        await receive_type(transport, log)
+        error = events.ErrorDetail(
+            type="insufficient_quota", code="insufficient_quota", message="You exceeded your quota"
+        )
+        await transport.send(events.encode(events.ErrorEvent.build(error=error)))
+        await transport.close(1011, "quota")
+
+    server = Recorder(out_of_quota)
+    app = App()
+    async with serve_websocket(server) as port:
+        with anyio.fail_after(10), pytest.raises(ConnectionFailed, match="insufficient_quota"):
+            await app.run_async(endpoint(port))
+    assert len(server.received) == 1
+
+
+@pytest.mark.parametrize(("body", "fatal"), [(b'{"error":{"code":"insufficient_quota"}}', True), (b"slow down", False)])
+async def test_a_429_handshake_is_fatal_only_for_quota(body: bytes, fatal: bool) -> None:
+    connections = 0
+
+    def accept(request: Request) -> Response | None:
+        nonlocal connections
+        connections += 1
+        if connections == 1:
+            return None
+        if connections == 2:
+            return Response(429, "Too Many Requests", Headers([("Content-Length", str(len(body)))]), body)
+        return None
+
+    async def drop_then_close(transport: WebSocketTransport, log: list[str]) -> None:
+        await receive_type(transport, log)
+        await transport.close(1013 if connections == 1 else 1000, "")
+
+    app = App()
+    async with serve_websocket(Recorder(drop_then_close), accept=accept) as port:
+        with anyio.fail_after(10):
+            if fatal:
+                with pytest.raises(ConnectionFailed, match="429"):
+                    await app.run_async(endpoint(port))
+            else:
+                await app.run_async(endpoint(port))
+    assert connections == (2 if fatal else 3)
