@@ -224,3 +224,29 @@ async def test_interoperates_with_the_websockets_server(anyio_backend: str) -> N
         await client.send(b'{"type":"session.update"}')
         assert await client.receive() == b'{"type":"session.update"}'
         await client.aclose()
+
+
+async def test_tls_with_a_self_signed_certificate_and_verification_on() -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(server_context)
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+
+    async with serve_websocket(echo, tls=server_context) as port:
+        client = await connect_websocket(
+            f"wss://localhost:{port}/v1/realtime", options=WebSocketOptions(ssl_context=trusting)
+        )
+        await client.send(b'{"type":"session.update"}')
+        assert await client.receive() == b'{"type":"session.update"}'
+        await client.aclose()
+        assert client.closed is not None
+        assert client.closed.code == 1000
+
+        # The default context verifies against the system CAs: our private CA is refused.
+        with pytest.raises(ssl.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+            await connect_websocket(f"wss://localhost:{port}/v1/realtime")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
+from anyio.streams.tls import TLSStream
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
@@ -253,9 +254,12 @@ class WebSocketTransport:
             for chunk in self._protocol.data_to_send():
                 if chunk:
                     await self._stream.send(chunk)
+                elif isinstance(self._stream, TLSStream):
+                    await self._close_stream()  # TLS cannot half-close: end of our side is the end
+                    return
                 else:
-                    # End of our side. TLS cannot half-close; a socket the peer already shut can fail
-                    # here (EBADF/ENOTCONN on trio): either way the stream is done.
+                    # End of our side. A socket the peer already shut can fail here (EBADF/ENOTCONN on
+                    # trio): either way the stream is done.
                     try:
                         await self._stream.send_eof()
                     except (NotImplementedError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -358,17 +362,31 @@ async def serve_websocket(
     *,
     options: WebSocketOptions | None = None,
     accept: Callable[[Request], Response | None] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> AsyncIterator[int]:
     """Serve WebSocket connections on ``host:port`` while the block runs; yields the port.
 
     ``handler`` gets each open connection and owns it until it returns. ``accept`` may
     look at the handshake request and return a refusal ``Response`` (or None to accept).
+    ``tls`` (a server-side SSL context) serves ``wss://``.
     """
     options = options or WebSocketOptions(ping_interval=None)
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     bound_port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
 
-    async def serve_one(stream: anyio.abc.SocketStream) -> None:
+    async def serve_one(raw: anyio.abc.SocketStream) -> None:
+        stream: anyio.abc.ByteStream = raw
+        if tls is not None:
+            try:
+                with anyio.fail_after(options.open_timeout):
+                    stream = await TLSStream.wrap(raw, server_side=True, ssl_context=tls, standard_compatible=False)
+            except BaseException as exc:  # a client that does not trust us, speaks no TLS, or shutdown
+                with anyio.CancelScope(shield=True):
+                    await raw.aclose()
+                if not isinstance(exc, Exception):
+                    raise
+                logger.info("TLS handshake failed: %s", exc)
+                return
         extensions = [ServerPerMessageDeflateFactory()] if options.compression else None
         protocol = ServerProtocol(extensions=extensions, max_size=options.max_size, logger=_protocol_logger)
         transport = WebSocketTransport(protocol, stream, options)
