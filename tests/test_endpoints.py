@@ -145,3 +145,41 @@ async def test_an_app_refuses_an_endpoint_of_the_other_api() -> None:
     with pytest.raises(ConfigError, match="beta"):
         async with RealtimeApp().connect(openai("gpt-4o-realtime-preview", api_key=KEY, beta=True)):
             pass
+
+
+@pytest.mark.anyio
+async def test_each_endpoint_kind_sends_its_url_and_headers_to_a_real_server() -> None:
+    seen: list[tuple[str, dict[str, str]]] = []
+    names = ("Authorization", "api-key", "OpenAI-Beta", "X-Extra", "User-Agent")
+
+    async def record(transport: WebSocketTransport) -> None:
+        assert transport.request is not None
+        headers = transport.request.headers
+        seen.append((transport.request.path, {n: headers[n] for n in names if n in headers}))
+
+    async def provider() -> str:
+        return "entra-token"
+
+    async with serve_websocket(record) as port:
+        base = f"ws://127.0.0.1:{port}"
+        endpoints = [
+            openai("gpt-realtime", api_key=KEY, base_url=f"{base}/v1", headers={"X-Extra": "1"}),
+            openai("gpt-4o-realtime-preview", api_key=KEY, base_url=f"{base}/v1", beta=True),
+            openai(call_id="rtc_123", api_key=KEY, base_url=f"{base}/v1"),
+            azure("dep", endpoint=f"http://127.0.0.1:{port}", api_key="azkey", api_version="2025-04-01-preview"),
+            azure("dep", endpoint=f"http://127.0.0.1:{port}", token_provider=provider),
+        ]
+        for endpoint in endpoints:
+            transport = await endpoint()
+            await transport.aclose()
+    agent = {"User-Agent": "realtime-dispatch"}
+    assert seen == [
+        ("/v1/realtime?model=gpt-realtime", {"Authorization": f"Bearer {KEY}", "X-Extra": "1", **agent}),
+        (
+            "/v1/realtime?model=gpt-4o-realtime-preview",
+            {"Authorization": f"Bearer {KEY}", "OpenAI-Beta": "realtime=v1", **agent},
+        ),
+        ("/v1/realtime?call_id=rtc_123", {"Authorization": f"Bearer {KEY}", **agent}),
+        ("/openai/realtime?api-version=2025-04-01-preview&deployment=dep", {"api-key": "azkey", **agent}),
+        ("/openai/v1/realtime?model=dep", {"Authorization": "Bearer entra-token", **agent}),
+    ]
