@@ -86,6 +86,9 @@ class RealtimeApp:
     ``SendTimeout`` and closes that connection (then reconnects, if the target allows).
     ``reseed_history``: after a reconnect, recreate the conversation's finished items (the
     last ``max_history_items``; audio by its transcript) right after the session.
+    ``recycle_after``: seconds after which a connection is replaced at the next turn boundary
+    (a ``response.done`` with no response left in progress), before the server's session time
+    limit ends it mid-turn; use it with ``reseed_history`` to keep the conversation.
     """
 
     api: ClassVar[Api] = "ga"
@@ -98,6 +101,7 @@ class RealtimeApp:
     response_policy: SequencerPolicy = "wait"
     send_timeout: float | None = None
     reseed_history: bool = False
+    recycle_after: float | None = None
     max_history_items: int = 200
 
     _handler_names: ClassVar[tuple[str, ...]] = ()
@@ -239,6 +243,7 @@ class RealtimeApp:
                         slow_handler_threshold=self.slow_handler_threshold,
                         max_background_tasks=self.max_background_tasks,
                         history=History(self.max_history_items, api=self.api) if self.reseed_history else None,
+                        recycle_after=self.recycle_after if factory is not None else None,
                     )
                     connection._dispatcher = dispatcher
                     self._connection = connection
@@ -316,6 +321,7 @@ class RealtimeApp:
             if dispatcher.history is not None:
                 replay += dispatcher.history.take_replay()
             await connection._attach(transport, replay)
+            dispatcher.connected_now()
             if connection.closing:
                 return TransportClosed(1000, "closed by the client")
             connected = True

@@ -101,7 +101,7 @@ class Connection:
         self._send_chain = compose(middleware or [], self._send_now)
         self._sequencer = ResponseSequencer(response_policy)
         self._send_timeout = send_timeout
-        self._broken = False
+        self._broken = False  # the app must reopen the connection whatever its close code said
         self._fatal: ServerEvent | None = None  # a server error that makes reconnecting pointless
 
     def __repr__(self) -> str:
@@ -250,6 +250,13 @@ class Connection:
             self._ready = False
             self._broken = True  # closed by us, but not on purpose: the app should reconnect
             raise SendTimeout(f"the connection did not take a {len(data)}-byte frame in {self._send_timeout:g} s")
+
+    async def _drop_transport(self) -> None:
+        """Close the current transport without closing the connection: the app reopens it."""
+        transport = self._transport
+        if transport is not None:
+            with anyio.CancelScope(shield=True):
+                await transport.aclose()
 
     async def _wait_ready(self, event: ClientEvent) -> None:
         if self._closing or not (self._expecting or self._transport is not None):

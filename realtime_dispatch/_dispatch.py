@@ -8,6 +8,7 @@ from the receive loop, in arrival order: no task and no event-loop pass per even
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -74,9 +75,12 @@ class Dispatcher:
         slow_handler_threshold: float,
         max_background_tasks: int,
         history: History | None = None,
+        recycle_after: float | None = None,
     ) -> None:
         self._root = root
         self.history = history
+        self._recycle_after = recycle_after
+        self._recycle_at = math.inf
         self._app = app
         self._connection = connection
         self._task_group = task_group
@@ -123,12 +127,14 @@ class Dispatcher:
             ("response.done", sequencer.observe),
             ("error", on_error),
         ]
+        if self._recycle_after is not None:
+            observers.append(("response.done", self._maybe_recycle))
         if self.history is not None:
             observers += [
                 (name, self.history.observe)
                 for name in ("conversation.item.done", "conversation.item.created", "conversation.item.deleted")
             ]
-        for name, observe in observers:
+        for name, observe in reversed(observers):  # each is put first: reversed keeps the listed order
             handler = Handler(
                 fn=observe,
                 keys=(name,),
@@ -138,6 +144,21 @@ class Dispatcher:
                 router=self._root,
             )
             self._table[name] = (_Route(handler, observe, False, True), *self._table[name])
+
+    def connected_now(self) -> None:
+        """A (new) connection is up: its recycle clock starts."""
+        if self._recycle_after is not None:
+            self._recycle_at = anyio.current_time() + self._recycle_after
+
+    def _maybe_recycle(self, event: ServerEvent) -> None:
+        """At a turn boundary past ``recycle_after``, replace the connection (see RealtimeApp)."""
+        connection = self._connection
+        if anyio.current_time() < self._recycle_at or connection._sequencer.busy or connection.closing:
+            return
+        self._recycle_at = math.inf
+        logger.info("recycling the connection at a turn boundary (recycle_after=%gs)", self._recycle_after)
+        connection._broken = True  # closed by us on purpose, to be reopened at once
+        self._task_group.start_soon(connection._drop_transport)
 
     def _bind(self, handler: Handler) -> _Route:
         call = _inject(handler.fn, handler.plan.params, self._connection, self._app)

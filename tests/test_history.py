@@ -97,3 +97,41 @@ async def test_history_is_bounded_and_off_by_default() -> None:
             pass
 
     assert await run_with_a_drop(Plain(), frames) == []
+
+
+async def test_recycle_replaces_the_connection_at_a_turn_boundary() -> None:
+    servers: list[MemoryServer] = []
+    second = anyio.Event()
+
+    async def factory():  # type: ignore[no-untyped-def]
+        client, server = memory_pair()
+        servers.append(server)
+        if len(servers) == 2:
+            second.set()
+        return client
+
+    class Recycling(Reseeding):
+        recycle_after = 0.0  # due at once: the next turn boundary recycles
+
+    def response(event_type: type[events.ResponseCreated] | type[events.ResponseDone], rid: str):  # type: ignore[no-untyped-def]
+        return event_type.build(response=events.Response(id=rid, conversation_id="conv_1"))
+
+    app = Recycling()
+    try:
+        async with app.connect(factory):
+            assert (await servers[0].receive_event()).type == "session.update"
+            await servers[0].send_event(
+                done(message("item_1", "user", events.ContentPart(type="input_text", text="keep me")))
+            )
+            await servers[0].send_event(response(events.ResponseCreated, "resp_a"))
+            await servers[0].send_event(response(events.ResponseDone, "resp_other"))  # not the active one
+            await anyio.sleep(0.1)
+            assert len(servers) == 1  # mid-turn: no recycle
+            await servers[0].send_event(response(events.ResponseDone, "resp_a"))
+            with anyio.fail_after(5):
+                await second.wait()
+            replayed = [await servers[1].receive_event() for _ in range(2)]
+    finally:
+        for server in servers:
+            await server.close()
+    assert [e.type for e in replayed] == ["session.update", "conversation.item.create"]

@@ -18,9 +18,15 @@ _Frame = bytes | TransportClosed
 class _End:
     """One direction of the pair: frames, then optionally a close marker."""
 
-    def __init__(self, send: MemoryObjectSendStream[_Frame], receive: MemoryObjectReceiveStream[_Frame]) -> None:
+    def __init__(
+        self,
+        send: MemoryObjectSendStream[_Frame],
+        receive: MemoryObjectReceiveStream[_Frame],
+        wake: MemoryObjectSendStream[_Frame],
+    ) -> None:
         self._send = send
         self._receive = receive
+        self._wake = wake  # our own receive queue's sender: closing wakes a reader blocked on it
         self._closed: TransportClosed | None = None
 
     async def _put(self, data: bytes | TransportClosed) -> None:
@@ -56,7 +62,10 @@ class _End:
             with contextlib.suppress(anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 self._send.send_nowait(marker)
             self._closed = marker
+            with contextlib.suppress(anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                self._wake.send_nowait(marker)
         self._send.close()
+        self._wake.close()
         self._receive.close()
 
 
@@ -97,4 +106,6 @@ def memory_pair(max_buffer: float = 10_000) -> tuple[MemoryTransport, MemoryServ
     """A connected (client, server) pair. ``max_buffer`` bounds frames in flight each way."""
     to_client_send, to_client_receive = anyio.create_memory_object_stream[_Frame](max_buffer)
     to_server_send, to_server_receive = anyio.create_memory_object_stream[_Frame](max_buffer)
-    return MemoryTransport(to_server_send, to_client_receive), MemoryServer(to_client_send, to_server_receive)
+    client = MemoryTransport(to_server_send, to_client_receive, to_client_send.clone())
+    server = MemoryServer(to_client_send, to_server_receive, to_server_send.clone())
+    return client, server
