@@ -33,3 +33,23 @@ def test_replay_recording_shows_a_tool_call() -> None:
     )
     assert 'tool call: get_weather({ "city": "London" })' in result.stdout
     assert "assistant: It is foggy and 12 degrees in London." in result.stdout
+
+
+def test_the_readme_minimal_app_runs_against_the_simulator() -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"## A minimal app\n\n```python\n(.*?)```", readme, re.S)
+    assert code is not None
+    source = code.group(1).replace(
+        'Assistant().run(openai("gpt-realtime"))',
+        "async def main():\n"
+        "    from realtime_dispatch.simulator import Simulator\n"
+        "    async with Simulator().serve() as base_url:\n"
+        '        await Assistant().run_async(openai("gpt-realtime", base_url=base_url))\n'
+        "import anyio\n"
+        "anyio.run(main)",
+    )
+    assert "anyio.run(main)" in source
+    result = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.split("\n") == ["You said: Hi!", "[completed]", ""]
