@@ -1,0 +1,466 @@
+"""End to end over a real loopback WebSocket: receive + decode + route + inline async handler.
+
+Run from the repository root::
+
+    python -m benchmarks.bench_loopback            # full run (under ~2 minutes)
+    python -m benchmarks.bench_loopback --quick    # a few seconds, noisier figures
+
+A measurement, not a test: it prints figures and never fails on them.
+
+Server: ``serve_websocket`` on 127.0.0.1, in the same event loop as the client. Right after
+the handshake (the openai SDK sends nothing first) it writes the corpus frames
+(``benchmarks.corpus.build_corpus``, repeated) pre-serialised as unmasked TEXT frames in
+~1 MiB chunks, then closes. The same server serves every client.
+
+1. Throughput. Each client counts the events of the five routed types (as ``BenchApp`` in
+   ``bench_dispatch``) in inline async handlers; the clock runs from "connection open" to
+   the handler that counts the last routed event. Clients:
+
+   (a) ``RealtimeApp`` over ``connect_websocket`` (websockets Sans-I/O over anyio)
+   (b) bare websockets: ``websockets.asyncio.client.connect`` + ``recv(decode=False)`` +
+       a reused msgspec ``Decoder(Union[...])`` + ``match event.type``
+   (c) ``RealtimeApp`` over ``connect_picows``
+   (d) bare picows: a ``WSListener`` whose ``on_ws_frame`` decodes and counts (sync)
+   (e) the openai SDK: ``client.realtime.connect()`` + ``conn.on(...)`` + ``dispatch_events()``
+
+   Clients take turns run by run, each run in a fresh event loop; the best run is reported.
+
+2. Latency. The server sends one ``response.output_text.delta`` every 1 ms whose ``delta`` is
+   its ``time.perf_counter_ns()`` at send time; the handler records now - sent. Rounds of
+   1 s per client, interleaved, pooled; p50/p99 for (a)-(d).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from importlib.metadata import version
+from typing import Any, Union
+
+import anyio
+import msgspec
+from websockets.frames import Frame, Opcode
+
+from realtime_dispatch import RealtimeApp, events, on
+from realtime_dispatch.transports import WebSocketTransport, connect_websocket, serve_websocket
+from realtime_dispatch.transports._picows import connect_picows
+
+from .corpus import build_corpus
+
+_CHUNK = 1024 * 1024
+
+ROUTED = (
+    "response.output_audio.delta",
+    "response.output_audio_transcript.delta",
+    "response.output_text.delta",
+    "conversation.item.input_audio_transcription.delta",
+    "response.done",
+)
+
+
+def _decoder() -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(Union[tuple(events.SERVER_EVENTS.values())])  # noqa: UP007
+
+
+def wire_chunks(frames: list[bytes]) -> list[bytes]:
+    """The frames as a server writes them (unmasked TEXT frames), joined into ~1 MiB writes."""
+    chunks: list[bytes] = []
+    pending: list[bytes] = []
+    size = 0
+    for payload in frames:
+        data = Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+        pending.append(data)
+        size += len(data)
+        if size >= _CHUNK:
+            chunks.append(b"".join(pending))
+            pending, size = [], 0
+    if pending:
+        chunks.append(b"".join(pending))
+    return chunks
+
+
+class Clock:
+    """What one run measures: the start (connection open), the end (last routed event) and the count."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.count = 0
+        self.start = 0
+        self.end = 0
+        self.samples: list[int] = []  # latency runs: ns from send to handler
+
+    def started(self) -> None:
+        self.start = time.perf_counter_ns()
+
+
+Handler = Callable[[WebSocketTransport], Awaitable[None]]
+
+
+def blast_handler(chunks: list[bytes]) -> Handler:
+    async def blast(transport: WebSocketTransport) -> None:
+        for chunk in chunks:
+            await transport._stream.send(chunk)
+        # returning closes the connection (close frame after the data)
+
+    return blast
+
+
+_PLACEHOLDER = "0" * 20
+
+
+def paced_handler(template: bytes, count: int, interval: float) -> Handler:
+    """Send ``count`` frames, one every ``interval`` seconds, each stamped with its send time."""
+    prefix, suffix = template.split(_PLACEHOLDER.encode())
+
+    async def paced(transport: WebSocketTransport) -> None:
+        stream = transport._stream
+        start = time.perf_counter()
+        for n in range(count):
+            delay = start + n * interval - time.perf_counter()
+            if delay > 0:
+                await anyio.sleep(delay)
+            await stream.send(prefix + b"%020d" % time.perf_counter_ns() + suffix)
+
+    return paced
+
+
+def latency_template(corpus: list[bytes]) -> bytes:
+    """A wire-ready ``response.output_text.delta`` frame whose ``delta`` is a 20-digit placeholder."""
+    frame = next(f for f in corpus if json.loads(f)["type"] == "response.output_text.delta")
+    obj = json.loads(frame)
+    obj["delta"] = _PLACEHOLDER
+    payload = json.dumps(obj, separators=(",", ":")).encode()
+    return Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+
+
+# --- (a), (c): RealtimeApp --------------------------------------------------------------------------
+
+
+class BenchApp(RealtimeApp):
+    slow_handler_threshold = 10.0
+    reconnect = None
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    @on("response.output_audio.delta")
+    async def audio(self, event: events.ResponseOutputAudioDelta) -> None:
+        clock = self.clock
+        clock.count += 1
+        if clock.count == clock.target:
+            clock.end = time.perf_counter_ns()
+
+    @on("response.output_audio_transcript.delta")
+    async def transcript(self, event: events.ResponseOutputAudioTranscriptDelta) -> None:
+        clock = self.clock
+        clock.count += 1
+        if clock.count == clock.target:
+            clock.end = time.perf_counter_ns()
+
+    @on("response.output_text.delta")
+    async def text(self, event: events.ResponseOutputTextDelta) -> None:
+        clock = self.clock
+        clock.count += 1
+        if clock.count == clock.target:
+            clock.end = time.perf_counter_ns()
+
+    @on("conversation.item.input_audio_transcription.delta")
+    async def user_text(self, event: events.InputAudioTranscriptionDelta) -> None:
+        clock = self.clock
+        clock.count += 1
+        if clock.count == clock.target:
+            clock.end = time.perf_counter_ns()
+
+    @on("response.done")
+    async def done(self, event: events.ResponseDone) -> None:
+        clock = self.clock
+        clock.count += 1
+        if clock.count == clock.target:
+            clock.end = time.perf_counter_ns()
+
+    @on("error")
+    async def error(self, event: events.ErrorEvent) -> None:
+        pass
+
+
+class LatencyApp(RealtimeApp):
+    slow_handler_threshold = 10.0
+    reconnect = None
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    @on("response.output_text.delta")
+    async def text(self, event: events.ResponseOutputTextDelta) -> None:
+        self.clock.samples.append(time.perf_counter_ns() - int(event.delta))
+
+
+Connect = Callable[[str], Awaitable[Any]]
+
+
+async def run_app(url: str, clock: Clock, connect: Connect, latency: bool) -> None:
+    app: RealtimeApp = LatencyApp(clock) if latency else BenchApp(clock)
+
+    async def factory() -> Any:
+        transport = await connect(url)
+        clock.started()
+        return transport
+
+    await app.run_async(factory)
+
+
+async def app_websockets(url: str, clock: Clock, latency: bool) -> None:
+    await run_app(url, clock, connect_websocket, latency)
+
+
+async def app_picows(url: str, clock: Clock, latency: bool) -> None:
+    await run_app(url, clock, connect_picows, latency)
+
+
+# --- (b): bare websockets loop -------------------------------------------------------------------------
+
+
+async def bare_websockets(url: str, clock: Clock, latency: bool) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    decoder = _decoder()
+    samples = clock.samples
+
+    async def handle(event: Any) -> None:
+        clock.count += 1
+        if clock.count == clock.target:
+            clock.end = time.perf_counter_ns()
+
+    async def handle_latency(event: Any) -> None:
+        samples.append(time.perf_counter_ns() - int(event.delta))
+
+    async with connect(url, max_size=None, compression=None) as ws:
+        clock.started()
+        recv = ws.recv
+        decode = decoder.decode
+        while True:
+            try:
+                frame = await recv(decode=False)
+            except ConnectionClosed:
+                return
+            event = decode(frame)
+            if latency:
+                if event.type == "response.output_text.delta":
+                    await handle_latency(event)
+                continue
+            match event.type:
+                case "response.output_audio.delta":
+                    await handle(event)
+                case "response.output_audio_transcript.delta":
+                    await handle(event)
+                case "response.output_text.delta":
+                    await handle(event)
+                case "conversation.item.input_audio_transcription.delta":
+                    await handle(event)
+                case "response.done":
+                    await handle(event)
+                case _:
+                    pass
+
+
+# --- (d): bare picows listener ---------------------------------------------------------------------------
+
+
+async def bare_picows(url: str, clock: Clock, latency: bool) -> None:
+    import picows
+
+    decode = _decoder().decode
+    samples = clock.samples
+    TEXT, CLOSE = picows.WSMsgType.TEXT, picows.WSMsgType.CLOSE
+
+    def handle(event: Any) -> None:
+        clock.count += 1
+        if clock.count == clock.target:
+            clock.end = time.perf_counter_ns()
+
+    class Listener(picows.WSListener):
+        def on_ws_frame(self, ws: picows.WSTransport, frame: picows.WSFrame) -> None:
+            msg_type = frame.msg_type
+            if msg_type is TEXT:
+                event = decode(frame.get_payload_as_memoryview())
+                if latency:
+                    if event.type == "response.output_text.delta":
+                        samples.append(time.perf_counter_ns() - int(event.delta))
+                    return
+                match event.type:
+                    case "response.output_audio.delta":
+                        handle(event)
+                    case "response.output_audio_transcript.delta":
+                        handle(event)
+                    case "response.output_text.delta":
+                        handle(event)
+                    case "conversation.item.input_audio_transcription.delta":
+                        handle(event)
+                    case "response.done":
+                        handle(event)
+                    case _:
+                        pass
+            elif msg_type is CLOSE:
+                ws.send_close(frame.get_close_code(), frame.get_close_message())
+                ws.disconnect()
+
+    ws, _ = await picows.ws_connect(Listener, url, enable_auto_pong=True)
+    clock.started()
+    await ws.wait_disconnected()
+
+
+# --- (e): openai SDK -----------------------------------------------------------------------------------
+
+
+async def sdk(url: str, clock: Clock, latency: bool) -> None:
+    import openai
+
+    base = url.rsplit("/", 1)[0]  # ws://127.0.0.1:PORT/v1
+    client = openai.AsyncOpenAI(api_key="sk-x", websocket_base_url=base)
+
+    async def handle(event: Any) -> None:
+        clock.count += 1
+        if clock.count == clock.target:
+            clock.end = time.perf_counter_ns()
+
+    async def on_error(event: Any) -> None:
+        pass
+
+    async with client.realtime.connect(model="m") as conn:
+        clock.started()
+        for name in ROUTED:
+            conn.on(name, handle)
+        conn.on("error", on_error)
+        await conn.dispatch_events()
+    await client.close()
+
+
+# --- running -------------------------------------------------------------------------------------------
+
+Client = Callable[[str, Clock, bool], Awaitable[None]]
+
+
+async def one_run(client: Client, handler: Handler, clock: Clock, latency: bool) -> None:
+    async with serve_websocket(handler) as port:
+        await client(f"ws://127.0.0.1:{port}/v1/realtime", clock, latency)
+
+
+def throughput_run(client: Client, chunks: list[bytes], routed: int) -> float:
+    """Seconds from connection open to the last routed event."""
+    gc.collect()
+    clock = Clock(routed)
+    anyio.run(one_run, client, blast_handler(chunks), clock, False, backend="asyncio")
+    if clock.count != routed or not clock.end:
+        raise SystemExit(f"{client.__name__}: handled {clock.count} events, expected {routed}")
+    return (clock.end - clock.start) / 1e9
+
+
+def latency_run(client: Client, template: bytes, count: int) -> list[int]:
+    gc.collect()
+    clock = Clock(0)
+    anyio.run(one_run, client, paced_handler(template, count, 0.001), clock, True, backend="asyncio")
+    if len(clock.samples) != count:
+        raise SystemExit(f"{client.__name__}: {len(clock.samples)} latency samples, expected {count}")
+    return clock.samples[min(50, count // 10) :]  # drop the warm-up
+
+
+def percentile(values: list[int], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000
+
+
+CLIENTS: list[tuple[str, str, Client]] = [
+    ("a", "RealtimeApp / websockets transport", app_websockets),
+    ("b", "bare websockets + msgspec match", bare_websockets),
+    ("c", "RealtimeApp / picows transport", app_picows),
+    ("d", "bare picows listener + msgspec", bare_picows),
+]
+SDK = ("e", "openai SDK dispatch_events()", sdk)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="fewer frames, runs and latency samples")
+    args = parser.parse_args(argv)
+    passes, runs, sdk_passes, sdk_runs, rounds = (10, 3, 2, 2, 1) if args.quick else (50, 9, 8, 3, 3)
+
+    corpus = build_corpus()
+    routed_per_pass = sum(1 for f in corpus if events.decode(f).type in ROUTED)
+    frames = corpus * passes
+    chunks = wire_chunks(frames)
+    sdk_frames = corpus * sdk_passes
+    sdk_chunks = wire_chunks(sdk_frames)
+    template = latency_template(corpus)
+
+    print(
+        f"Python {platform.python_version()} on {platform.machine()}, asyncio, msgspec {msgspec.__version__}, "
+        f"websockets {version('websockets')}, picows {version('picows')}, openai {version('openai')}"
+    )
+    size = sum(map(len, frames))
+    print(
+        f"throughput: {len(frames):,} frames per run ({size / len(frames):,.0f} B average, {size / 1e6:.0f} MB), "
+        f"{routed_per_pass * passes:,} routed; best of {runs} interleaved runs "
+        f"(SDK: {len(sdk_frames):,} frames, best of {sdk_runs})"
+    )
+
+    # warm-up
+    warm = wire_chunks(corpus)
+    for _, _, client in [*CLIENTS, SDK]:
+        throughput_run(client, warm, routed_per_pass)
+
+    times: dict[str, list[float]] = {key: [] for key, _, _ in [*CLIENTS, SDK]}
+    for run in range(runs):
+        for key, _, client in CLIENTS:
+            times[key].append(throughput_run(client, chunks, routed_per_pass * passes))
+        if run < sdk_runs:
+            times["e"].append(throughput_run(sdk, sdk_chunks, routed_per_pass * sdk_passes))
+
+    per_frame: dict[str, float] = {}
+    print()
+    print(f"{'client':<42}{'events/s':>12}{'µs/event':>10}{'median':>9}")
+    for key, name, _ in [*CLIENTS, SDK]:
+        n = len(sdk_frames) if key == "e" else len(frames)
+        best = min(times[key])
+        per_frame[key] = best / n * 1e6
+        median = statistics.median(times[key]) / n * 1e6
+        print(f"({key}) {name:<38}{n / best:>12,.0f}{per_frame[key]:>10.3f}{median:>9.3f}")
+    ratio_ab = per_frame["a"] / per_frame["b"]
+    ratio_cd = per_frame["c"] / per_frame["d"]
+    print()
+    print(f"(a)/(b) = {ratio_ab:.2f}  (target <= 1.15: {'met' if ratio_ab <= 1.15 else 'NOT met'})")
+    print(f"(c)/(d) = {ratio_cd:.2f}  (target <= 1.2: {'met' if ratio_cd <= 1.2 else 'NOT met'})")
+    print(f"SDK/(a) = {per_frame['e'] / per_frame['a']:.1f}  (the SDK takes that many times as long per event)")
+
+    seconds = 1
+    count = 1000 * seconds
+    samples: dict[str, list[int]] = {key: [] for key, _, _ in CLIENTS}
+    for _ in range(rounds):
+        for key, _, client in CLIENTS:
+            samples[key] += latency_run(client, template, count)
+    print()
+    print(
+        f"latency: one response.output_text.delta per ~1 ms, {rounds} x {count:,} frames per client "
+        f"(interleaved), first {min(50, count // 10)} of each round dropped; µs from send to handler"
+    )
+    print(f"{'client':<42}{'p50':>8}{'p99':>8}{'max':>9}{'Δp99 vs bare':>14}")
+    p99 = {key: percentile(samples[key], 0.99) for key in samples}
+    bare = {"a": "b", "c": "d"}
+    for key, name, _ in CLIENTS:
+        values = samples[key]
+        delta = f"{p99[key] - p99[bare[key]]:+.1f}" if key in bare else ""
+        print(f"({key}) {name:<38}{percentile(values, 0.5):>8.1f}{p99[key]:>8.1f}{max(values) / 1000:>9.1f}{delta:>14}")
+    for key, other in bare.items():
+        diff = p99[key] - p99[other]
+        print(f"p99 ({key}) - ({other}) = {diff:+.1f} µs (target within 20 µs: {'met' if diff <= 20 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
