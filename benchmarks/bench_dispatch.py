@@ -131,18 +131,14 @@ async def run_match_loop(frames: list[bytes], passes: int) -> int:
             return counter.n
         event = decoder.decode(frame)
         match event.type:
-            case "response.output_audio.delta":
+            case (
+                "response.output_audio.delta"
+                | "response.output_audio_transcript.delta"
+                | "response.output_text.delta"
+                | "conversation.item.input_audio_transcription.delta"
+                | "response.done"
+            ):
                 await handle(event)
-            case "response.output_audio_transcript.delta":
-                await handle(event)
-            case "response.output_text.delta":
-                await handle(event)
-            case "conversation.item.input_audio_transcription.delta":
-                await handle(event)
-            case "response.done":
-                await handle(event)
-            case _:
-                pass
 
 
 # --- 3. openai SDK dispatch_events() ----------------------------------------------------------------

@@ -50,38 +50,13 @@ from realtime_dispatch import RealtimeApp, events, on
 from realtime_dispatch.transports import WebSocketTransport, connect_websocket, serve_websocket
 from realtime_dispatch.transports._picows import connect_picows
 
+from .bench_dispatch import ROUTED
+from .bench_transport import wire_chunks
 from .corpus import build_corpus
-
-_CHUNK = 1024 * 1024
-
-ROUTED = (
-    "response.output_audio.delta",
-    "response.output_audio_transcript.delta",
-    "response.output_text.delta",
-    "conversation.item.input_audio_transcription.delta",
-    "response.done",
-)
 
 
 def _decoder() -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(Union[tuple(events.SERVER_EVENTS.values())])  # noqa: UP007
-
-
-def wire_chunks(frames: list[bytes]) -> list[bytes]:
-    """The frames as a server writes them (unmasked TEXT frames), joined into ~1 MiB writes."""
-    chunks: list[bytes] = []
-    pending: list[bytes] = []
-    size = 0
-    for payload in frames:
-        data = Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
-        pending.append(data)
-        size += len(data)
-        if size >= _CHUNK:
-            chunks.append(b"".join(pending))
-            pending, size = [], 0
-    if pending:
-        chunks.append(b"".join(pending))
-    return chunks
 
 
 class Clock:
@@ -257,18 +232,14 @@ async def bare_websockets(url: str, clock: Clock, latency: bool) -> None:
                     await handle_latency(event)
                 continue
             match event.type:
-                case "response.output_audio.delta":
+                case (
+                    "response.output_audio.delta"
+                    | "response.output_audio_transcript.delta"
+                    | "response.output_text.delta"
+                    | "conversation.item.input_audio_transcription.delta"
+                    | "response.done"
+                ):
                     await handle(event)
-                case "response.output_audio_transcript.delta":
-                    await handle(event)
-                case "response.output_text.delta":
-                    await handle(event)
-                case "conversation.item.input_audio_transcription.delta":
-                    await handle(event)
-                case "response.done":
-                    await handle(event)
-                case _:
-                    pass
 
 
 # --- (d): bare picows listener ---------------------------------------------------------------------------
