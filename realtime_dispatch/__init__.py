@@ -25,6 +25,10 @@ from ._reconnect import Reconnect as Reconnect
 from ._replies import ServerError as ServerError
 from ._router import Router as Router
 from ._sequencer import ResponseInProgress as ResponseInProgress
+from ._tools import ToolCall as ToolCall
+from ._tools import ToolError as ToolError
+from ._tools import ToolTimeout as ToolTimeout
+from ._tools import tool as tool
 from .events import DecodeError as DecodeError
 from .events import UnknownEvent as UnknownEvent
 
@@ -44,6 +48,9 @@ __all__ = (
     "Router",
     "SendTimeout",
     "ServerError",
+    "ToolCall",
+    "ToolError",
+    "ToolTimeout",
     "TransportFactory",
     "UnknownEvent",
     "__version__",
@@ -52,4 +59,5 @@ __all__ = (
     "on",
     "on_error",
     "openai",
+    "tool",
 )

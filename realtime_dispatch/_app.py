@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import anyio
 import anyio.abc
+import msgspec
 
 from ._connection import Connection, OutboundMiddleware
 from ._dispatch import Dispatcher, InboundMiddleware
@@ -19,6 +20,7 @@ from ._history import History
 from ._reconnect import RECOVERABLE_CLOSE_CODES, ConnectionFailed, Reconnect
 from ._router import Api, Router, _Spec, api_hint, check_exception_types, check_options, resolve_keys
 from ._sequencer import SequencerPolicy
+from ._tools import ToolInterruption, ToolRunner, ToolSpec, tool_options, tool_spec
 from .events import ClientEvent, ServerEvent, Session, SessionUpdate
 from .transports import Transport, TransportClosed
 
@@ -89,6 +91,10 @@ class RealtimeApp:
     ``recycle_after``: seconds after which a connection is replaced at the next turn boundary
     (a ``response.done`` with no response left in progress), before the server's session time
     limit ends it mid-turn; use it with ``reseed_history`` to keep the conversation.
+    ``tool_timeout``: seconds a ``@tool`` may run before it is cancelled and the model gets an
+    error output (a tool's own ``timeout=`` wins); ``tool_interruption``: when the response
+    that called tools is interrupted, ``"cancel"`` them (default) or let them ``"finish"``;
+    either way their outputs are added and no follow-up response is created.
     """
 
     api: ClassVar[Api] = "ga"
@@ -103,8 +109,11 @@ class RealtimeApp:
     reseed_history: bool = False
     recycle_after: float | None = None
     max_history_items: int = 200
+    tool_timeout: float | None = 30.0
+    tool_interruption: ToolInterruption = "cancel"
 
     _handler_names: ClassVar[tuple[str, ...]] = ()
+    _tool_specs: ClassVar[dict[str, ToolSpec]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Collect and check the decorated methods now, so mistakes fail at import time."""
@@ -112,11 +121,16 @@ class RealtimeApp:
         names: dict[str, None] = {}
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
-                if getattr(value, _ROUTES, None) is None and getattr(value, _ERRORS, None) is None:
+                if (
+                    getattr(value, _ROUTES, None) is None
+                    and getattr(value, _ERRORS, None) is None
+                    and tool_options(value) is None
+                ):
                     names.pop(attr, None)  # overridden without a decorator: no longer a handler
                 else:
                     names[attr] = None
         localns = {cls.__name__: cls}
+        tools: dict[str, ToolSpec] = {}
         for attr in names:
             fn = getattr(cls, attr)
             specs = getattr(fn, _ROUTES, None)
@@ -132,7 +146,23 @@ class RealtimeApp:
             if errors is not None:
                 check_exception_types(qualified_name(fn), errors)
                 analyse(fn, skip_self=True, allow_exception=True, localns=localns)
+            options = tool_options(fn)
+            if options is not None:
+                tools[attr] = tool_spec(
+                    fn,
+                    name=options.name,
+                    description=options.description,
+                    timeout=options.timeout,
+                    skip_self=True,
+                    localns=localns,
+                )
+        seen: dict[str, str] = {}
+        for attr, spec in tools.items():
+            if spec.name in seen:
+                raise ValueError(f"{cls.__name__}: {seen[spec.name]} and {attr} are both named tool {spec.name!r}")
+            seen[spec.name] = attr
         cls._handler_names = tuple(names)
+        cls._tool_specs = tools
 
     def __init__(self, *, name: str | None = None) -> None:
         self.router = Router(name or type(self).__name__)
@@ -153,6 +183,9 @@ class RealtimeApp:
             if errors is not None:
                 plan = analyse(method, skip_self=False, allow_exception=True, localns=localns)
                 self.router._add_error(method, errors, plan)
+            spec = self._tool_specs.get(attr)
+            if spec is not None:
+                self.router.add_tool(method, _spec=spec.bind(self))
 
     # --- registration on the instance ------------------------------------------------------------
 
@@ -219,6 +252,7 @@ class RealtimeApp:
                 f"set api = {target.api!r} on the app or connect with beta={target.api == 'beta'}"
             )
         factory = _factory(target)
+        self._session_to_send()  # a tool declared twice fails here, before connecting
         self._running = True
         self.router._frozen = True
         try:
@@ -246,6 +280,18 @@ class RealtimeApp:
                         recycle_after=self.recycle_after if factory is not None else None,
                     )
                     connection._dispatcher = dispatcher
+                    tools = {spec.name: spec for spec in self.router.walk_tools()}
+                    if tools:
+                        runner = ToolRunner(
+                            tools,
+                            dispatcher,
+                            connection,
+                            self,
+                            timeout=self.tool_timeout,
+                            interruption=self.tool_interruption,
+                        )
+                        dispatcher.add_observer("response.output_item.done", runner.on_output_item_done)
+                        dispatcher.add_observer("response.done", runner.on_response_done)
                     self._connection = connection
                     finished = self._finished = anyio.Event()
                     task_group.start_soon(self._serve, dispatcher, connection, transport, factory, finished, outcome)
@@ -317,7 +363,8 @@ class RealtimeApp:
     async def _serve_one(self, dispatcher: Dispatcher, connection: Connection, transport: Transport) -> TransportClosed:
         connected = False
         try:
-            replay: list[ClientEvent] = [SessionUpdate(session=self.session)] if self.session is not None else []
+            session = self._session_to_send()
+            replay: list[ClientEvent] = [SessionUpdate(session=session)] if session is not None else []
             if dispatcher.history is not None:
                 replay += dispatcher.history.take_replay()
             await connection._attach(transport, replay)
@@ -339,6 +386,18 @@ class RealtimeApp:
                 finally:
                     with suppress(Exception):
                         await transport.aclose()
+
+    def _session_to_send(self) -> Session | None:
+        """``session`` with the declared tools added to its own."""
+        declared = [spec.definition() for spec in self.router.walk_tools()]
+        if not declared:
+            return self.session
+        session = self.session or Session(type="realtime" if self.api == "ga" else None)
+        own = session.tools or []
+        clash = {t.name for t in own} & {t.name for t in declared}
+        if clash:
+            raise ConfigError(f"session.tools already declares {', '.join(sorted(map(str, clash)))}; declare it once")
+        return msgspec.structs.replace(session, tools=[*own, *declared])
 
     async def _reconnect(self, factory: TransportFactory, connection: Connection) -> Transport | None:
         """A new transport, or None when the connection was closed meanwhile."""

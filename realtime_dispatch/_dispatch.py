@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +98,7 @@ class Dispatcher:
             self._routes[handler] = self._bind(handler)
         self._table: dict[str, tuple[_Route, ...]] = {name: self._collect(name, known=True) for name in SERVER_EVENTS}
         self._unknown: dict[str, tuple[_Route, ...]] = {}
+        self._observers: dict[str, int] = {}  # internal routes at the front of each table entry
         self._add_internal_routes()
         self.process = compose(middleware, self.dispatch)
         self._has_middleware = bool(middleware)
@@ -134,16 +135,24 @@ class Dispatcher:
                 (name, self.history.observe)
                 for name in ("conversation.item.done", "conversation.item.created", "conversation.item.deleted")
             ]
-        for name, observe in reversed(observers):  # each is put first: reversed keeps the listed order
-            handler = Handler(
-                fn=observe,
-                keys=(name,),
-                plan=Plan((Inject.EVENT,), None),
-                is_async=False,
-                name=f"realtime_dispatch.{observe.__name__}",
-                router=self._root,
-            )
-            self._table[name] = (_Route(handler, observe, False, True), *self._table[name])
+        for name, observe in observers:
+            self.add_observer(name, observe)
+
+    def add_observer(self, name: str, observe: Callable[[ServerEvent], None]) -> None:
+        """Run ``observe`` on every ``name`` event, before the user's handlers and after the
+        observers added before it. Only before the receive loop starts."""
+        handler = Handler(
+            fn=observe,
+            keys=(name,),
+            plan=Plan((Inject.EVENT,), None),
+            is_async=False,
+            name=f"realtime_dispatch.{observe.__name__}",
+            router=self._root,
+        )
+        routes = self._table[name]
+        at = self._observers.get(name, 0)
+        self._table[name] = (*routes[:at], _Route(handler, observe, False, True), *routes[at:])
+        self._observers[name] = at + 1
 
     def connected_now(self) -> None:
         """A (new) connection is up: its recycle clock starts."""
@@ -315,6 +324,26 @@ class Dispatcher:
         self._in_flight += 1
         self._idle = anyio.Event() if self._idle.is_set() else self._idle
         self._task_group.start_soon(self._run_background, route, event, name=route.handler.name)
+
+    def start_task(self, fn: Callable[..., Awaitable[object]], *args: Any, name: str) -> None:
+        """Run library work (a tool, a follow-up request) in the app's task group: counted for
+        ``wait_idle`` at shutdown, its exceptions reported rather than ending the session."""
+        self._in_flight += 1
+        self._idle = anyio.Event() if self._idle.is_set() else self._idle
+        self._task_group.start_soon(self._run_task, fn, args, name, name=name)
+
+    async def _run_task(self, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...], name: str) -> None:
+        try:
+            await fn(*args)
+        except Exception as exc:
+            if self._connection.closing:  # the app is stopping: a send that can no longer go out is no news
+                logger.debug("%s abandoned at shutdown: %r", name, exc)
+            else:
+                await self.report(exc, None, None)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
 
     async def _run_background(self, route: _Route, event: ServerEvent) -> None:
         handler = route.handler

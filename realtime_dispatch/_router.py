@@ -9,9 +9,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ._handlers import Plan, analyse, is_async_callable, qualified_name
+from ._tools import ToolSpec, tool_spec
 from .events import SERVER_EVENTS, ServerEvent, UnknownEvent
 
 if TYPE_CHECKING:
@@ -156,6 +157,7 @@ class Router:
         self.handlers: list[Handler] = []
         self.error_handlers: list[ErrorHandler] = []
         self.routers: list[Router] = []
+        self.tools: list[ToolSpec] = []
         self.parent: Router | None = None
         self._frozen = False
         self._api: Api | None = None  # set on an app's root router
@@ -251,6 +253,53 @@ class Router:
         self.error_handlers.append(handler)
         return handler
 
+    @overload
+    def tool(self, fn: _F, /) -> _F: ...
+    @overload
+    def tool(
+        self, /, *, name: str | None = None, description: str | None = None, timeout: float | None = None
+    ) -> Callable[[_F], _F]: ...
+    def tool(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Declare a function as a tool the model may call: ``@router.tool`` or
+        ``@router.tool(name=..., description=..., timeout=...)``. See ``realtime_dispatch.tool``
+        for how the schema, the arguments and the injected parameters are worked out."""
+
+        def decorator(fn: _F) -> _F:
+            self.add_tool(fn, name=name, description=description, timeout=timeout)
+            return fn
+
+        return decorator(fn) if fn is not None else decorator
+
+    def add_tool(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+        _spec: ToolSpec | None = None,
+    ) -> ToolSpec:
+        """Register ``fn`` as a tool; the non-decorator form of ``tool``."""
+        self._check_open()
+        if timeout is not None and timeout <= 0:
+            raise ValueError("tool timeout must be positive")
+        spec = _spec or tool_spec(fn, name=name, description=description, timeout=timeout)
+        spec.router = self
+        taken = {t.name: t for t in self._root().walk_tools()}
+        if spec.name in taken:
+            first = qualified_name(taken[spec.name].fn)
+            raise ValueError(f"two tools are named {spec.name!r}: {first} and {qualified_name(fn)}")
+        self.tools.append(spec)
+        return spec
+
     def include_router(self, router: Router) -> Router:
         """Add ``router`` below this one. A router has one parent; cycles are refused."""
         self._check_open()
@@ -270,6 +319,10 @@ class Router:
                     hint = api_hint(key, api)
                     if hint:
                         raise ValueError(f"handler {handler.name}: {hint}")
+        taken = {t.name for t in self._root().walk_tools()}
+        for spec in router.walk_tools():
+            if spec.name in taken:
+                raise ValueError(f"{router!r} declares a tool named {spec.name!r}, which is already declared")
         router.parent = self
         self.routers.append(router)
         return router
@@ -289,6 +342,10 @@ class Router:
     def walk_handlers(self) -> Iterator[Handler]:
         for router in self.walk():
             yield from router.handlers
+
+    def walk_tools(self) -> Iterator[ToolSpec]:
+        for router in self.walk():
+            yield from router.tools
 
     def _root(self) -> Router:
         node = self

@@ -41,6 +41,9 @@ def test_top_level_names_are_the_deliberate_surface() -> None:
         "Router",
         "SendTimeout",
         "ServerError",
+        "ToolCall",
+        "ToolError",
+        "ToolTimeout",
         "TransportFactory",
         "UnknownEvent",
         "__version__",
@@ -49,6 +52,7 @@ def test_top_level_names_are_the_deliberate_surface() -> None:
         "on",
         "on_error",
         "openai",
+        "tool",
     }
 
 
