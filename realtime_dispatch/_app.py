@@ -7,6 +7,7 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -17,6 +18,7 @@ from ._dispatch import Dispatcher, InboundMiddleware
 from ._endpoints import ConfigError, Endpoint
 from ._handlers import analyse, qualified_name
 from ._history import History
+from ._playback import Playback
 from ._reconnect import RECOVERABLE_CLOSE_CODES, ConnectionFailed, Reconnect
 from ._router import Api, Router, _Spec, api_hint, check_exception_types, check_options, resolve_keys
 from ._sequencer import SequencerPolicy
@@ -95,6 +97,9 @@ class RealtimeApp:
     error output (a tool's own ``timeout=`` wins); ``tool_interruption``: when the response
     that called tools is interrupted, ``"cancel"`` them (default) or let them ``"finish"``;
     either way their outputs are added and no follow-up response is created.
+    ``barge_in``: when the user starts speaking (``input_audio_buffer.speech_started``), call
+    ``on_barge_in`` (stop your audio output there), cancel the response if the session's turn
+    detection does not, and truncate the playing item to what ``playback`` says was heard.
     """
 
     api: ClassVar[Api] = "ga"
@@ -111,6 +116,7 @@ class RealtimeApp:
     max_history_items: int = 200
     tool_timeout: float | None = 30.0
     tool_interruption: ToolInterruption = "cancel"
+    barge_in: bool = False
 
     _handler_names: ClassVar[tuple[str, ...]] = ()
     _tool_specs: ClassVar[dict[str, ToolSpec]] = {}
@@ -170,6 +176,9 @@ class RealtimeApp:
         self._inbound: list[InboundMiddleware] = []
         self._outbound: list[OutboundMiddleware] = []
         self._connection: Connection | None = None
+        self._sideband = False
+        self.playback = Playback()
+        """Report what your audio output has played here (see ``Playback``); read by barge-in."""
         self._finished: anyio.Event | None = None
         self._running = False
         localns = {type(self).__name__: type(self)}
@@ -226,6 +235,32 @@ class RealtimeApp:
     async def on_shutdown(self) -> None:
         """After the last connection, also when the app fails."""
 
+    async def on_barge_in(self, connection: Connection) -> None:
+        """The user interrupted (``barge_in``, or ``interrupt()``): stop and flush your audio
+        output here. Runs in the receive loop, before the truncation is sent: keep it short."""
+
+    # --- barge-in ------------------------------------------------------------------------------------
+
+    async def interrupt(self) -> None:
+        """Barge in now, as push-to-talk does: ``on_barge_in``, cancel the response in progress,
+        truncate the playing item to what was heard (WebRTC/SIP: clear the server's output)."""
+        await self._interrupt(self.connection, server_interrupts=False)
+
+    async def _on_speech_started(self, event: ServerEvent) -> None:
+        await self._interrupt(self.connection, server_interrupts=self.playback.server_interrupts)
+
+    async def _interrupt(self, connection: Connection, *, server_interrupts: bool) -> None:
+        cut = self.playback.cut()
+        await self.on_barge_in(connection)
+        if not server_interrupts:
+            if connection._sequencer.active is not None:
+                await connection.cancel_response()
+            if self._sideband:
+                await connection.clear_output_audio()  # the server plays it: only it can stop it
+        if cut is not None and not self._sideband:
+            logger.info("barge-in: truncating %s at %d ms", cut.item_id, cut.audio_end_ms)
+            await connection.truncate_item(cut.item_id, cut.audio_end_ms, content_index=cut.content_index)
+
     # --- running ----------------------------------------------------------------------------------
 
     @property
@@ -253,6 +288,8 @@ class RealtimeApp:
             )
         factory = _factory(target)
         self._session_to_send()  # a tool declared twice fails here, before connecting
+        url = target.url if isinstance(target, Endpoint) else target if isinstance(target, str) else ""
+        self._sideband = "call_id=" in urlsplit(url).query
         self._running = True
         self.router._frozen = True
         try:
@@ -280,6 +317,8 @@ class RealtimeApp:
                         recycle_after=self.recycle_after if factory is not None else None,
                     )
                     connection._dispatcher = dispatcher
+                    if self.barge_in:
+                        self._watch_playback(dispatcher)
                     tools = {spec.name: spec for spec in self.router.walk_tools()}
                     if tools:
                         runner = ToolRunner(
@@ -386,6 +425,16 @@ class RealtimeApp:
                 finally:
                     with suppress(Exception):
                         await transport.aclose()
+
+    def _watch_playback(self, dispatcher: Dispatcher) -> None:
+        playback = self.playback
+        for name in ("session.created", "session.updated"):
+            dispatcher.add_observer(name, playback.on_session)
+        for name in ("response.output_audio.delta", "response.audio.delta"):
+            dispatcher.add_observer(name, playback.on_audio_delta)
+        for name in ("response.output_audio.done", "response.audio.done"):
+            dispatcher.add_observer(name, playback.on_audio_done)
+        dispatcher.add_observer("input_audio_buffer.speech_started", self._on_speech_started)
 
     def _session_to_send(self) -> Session | None:
         """``session`` with the declared tools added to its own."""

@@ -17,7 +17,7 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
-from ._handlers import Inject, Plan
+from ._handlers import Inject, Plan, is_async_callable
 from ._history import History
 from ._middleware import Middleware, compose
 from ._reconnect import FATAL_ERROR_CODES
@@ -138,20 +138,22 @@ class Dispatcher:
         for name, observe in observers:
             self.add_observer(name, observe)
 
-    def add_observer(self, name: str, observe: Callable[[ServerEvent], None]) -> None:
-        """Run ``observe`` on every ``name`` event, before the user's handlers and after the
-        observers added before it. Only before the receive loop starts."""
+    def add_observer(self, name: str, observe: Callable[[ServerEvent], object]) -> None:
+        """Run ``observe`` (sync, or async and awaited inline) on every ``name`` event, before
+        the user's handlers and after the observers added before it. Only before the receive
+        loop starts."""
+        is_async = is_async_callable(observe)
         handler = Handler(
             fn=observe,
             keys=(name,),
             plan=Plan((Inject.EVENT,), None),
-            is_async=False,
+            is_async=is_async,
             name=f"realtime_dispatch.{observe.__name__}",
             router=self._root,
         )
         routes = self._table[name]
         at = self._observers.get(name, 0)
-        self._table[name] = (*routes[:at], _Route(handler, observe, False, True), *routes[at:])
+        self._table[name] = (*routes[:at], _Route(handler, observe, is_async, True), *routes[at:])
         self._observers[name] = at + 1
 
     def connected_now(self) -> None:

@@ -1,0 +1,273 @@
+"""Barge-in: the playback tracker's arithmetic, and what the app sends when the user
+interrupts (in memory, and over a real socket for a SIP/WebRTC sideband session)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+
+from realtime_dispatch import Connection, RealtimeApp, events
+from realtime_dispatch._playback import Cut, Playback
+from realtime_dispatch.transports import MemoryServer, WebSocketTransport, memory_pair, serve_websocket
+
+pytestmark = pytest.mark.anyio
+
+MS = 48  # bytes of PCM16 24 kHz mono per millisecond
+
+
+def audio_delta(pcm_bytes: int, item_id: str = "item_a", content_index: int = 0) -> events.ResponseOutputAudioDelta:
+    data = base64.b64encode(bytes(pcm_bytes)).decode()
+    return events.ResponseOutputAudioDelta.build(
+        response_id="resp_1", item_id=item_id, output_index=0, content_index=content_index, delta=data
+    )
+
+
+def audio_done(item_id: str = "item_a") -> events.ResponseOutputAudioDone:
+    return events.ResponseOutputAudioDone.build(response_id="resp_1", item_id=item_id, output_index=0, content_index=0)
+
+
+def session_updated(**turn_detection: object) -> events.SessionUpdated:
+    detection = events.TurnDetection(type="server_vad", **turn_detection)  # type: ignore[arg-type]
+    audio = events.SessionAudio(input=events.AudioInput(turn_detection=detection))
+    return events.SessionUpdated.build(session=events.Session(type="realtime", audio=audio))
+
+
+def response_created() -> events.ResponseCreated:
+    return events.ResponseCreated.build(response=events.Response(id="resp_1", conversation_id="conv_1"))
+
+
+# --- the tracker ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 6, 7, 4800, 4801, 4802])
+def test_received_audio_is_counted_from_the_base64_length_exactly(size: int) -> None:
+    playback = Playback()
+    playback.on_audio_delta(audio_delta(size))
+    playback.on_audio_delta(audio_delta(size))
+    assert playback.received_ms("item_a") == 2 * size / MS
+
+
+def test_played_takes_milliseconds_or_bytes_and_accumulates() -> None:
+    playback = Playback()
+    playback.played("item_a", ms=100)
+    playback.played("item_a", nbytes=50 * MS)
+    assert playback.played_ms("item_a") == 150
+    with pytest.raises(TypeError, match="one of them"):
+        playback.played("item_a")
+    with pytest.raises(TypeError, match="one of them"):
+        playback.played("item_a", ms=1, nbytes=48)
+    with pytest.raises(ValueError, match="negative"):
+        playback.played("item_a", ms=-1)
+
+
+def test_the_cut_is_at_the_played_position_and_only_once() -> None:
+    playback = Playback()
+    playback.on_audio_delta(audio_delta(1000 * MS, content_index=1))
+    playback.played("item_a", ms=437.6)
+    assert playback.cut() == Cut("item_a", 1, 437)
+    assert playback.cut() is None
+
+
+def test_the_cut_is_clamped_to_the_audio_received() -> None:
+    playback = Playback()
+    playback.on_audio_delta(audio_delta(300 * MS))
+    playback.played("item_a", ms=450)  # an output that reports ahead of itself
+    assert playback.cut() == Cut("item_a", 0, 300)
+
+
+def test_nothing_played_or_everything_played_needs_no_cut() -> None:
+    playback = Playback()
+    assert playback.cut() is None
+    playback.on_audio_delta(audio_delta(300 * MS))
+    playback.played("item_a", ms=0)
+    assert playback.cut() is None
+    playback.on_audio_done(audio_done())
+    playback.played("item_a", ms=300)
+    assert playback.cut() is None  # heard to the end
+    playback.on_audio_delta(audio_delta(300 * MS, item_id="item_b"))
+    playback.played("item_b", ms=300)
+    assert playback.cut() == Cut("item_b", 0, 300)  # more may still be coming: keep what was heard
+
+
+def test_the_session_sets_the_output_rate_and_who_interrupts() -> None:
+    playback = Playback()
+    assert playback.server_interrupts
+    ulaw = events.SessionAudio(output=events.AudioOutput(format=events.AudioFormat(type="audio/pcmu")))
+    playback.on_session(events.SessionUpdated.build(session=events.Session(type="realtime", audio=ulaw)))
+    playback.on_audio_delta(audio_delta(800))
+    assert playback.received_ms("item_a") == 100  # 8 bytes per ms
+    playback.on_session(session_updated(interrupt_response=False))
+    assert not playback.server_interrupts
+    playback.on_session(events.SessionUpdated.build(session=events.Session(type="realtime")))
+    assert not playback.server_interrupts  # turn detection absent from the update: unchanged
+    playback.on_session(session_updated())
+    assert playback.server_interrupts
+    off = events.SessionAudio(input=events.AudioInput(turn_detection=None))
+    playback.on_session(events.SessionUpdated.build(session=events.Session(type="realtime", audio=off)))
+    assert not playback.server_interrupts
+    beta = events.Session(output_audio_format="g711_alaw", turn_detection=events.TurnDetection(type="server_vad"))
+    playback.on_session(events.SessionUpdated.build(session=beta))
+    assert playback.server_interrupts
+
+
+def test_items_remembered_are_bounded() -> None:
+    playback = Playback()
+    for n in range(1000):
+        playback.on_audio_delta(audio_delta(48, item_id=f"item_{n}"))
+    assert len(playback._items) == 64
+    assert playback.received_ms("item_999") == 1
+    assert playback.received_ms("item_0") == 0
+
+
+# --- the app --------------------------------------------------------------------------------------------
+
+
+class Player(RealtimeApp):
+    """Plays the audio it receives: reports each delta as played once handled."""
+
+    barge_in = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopped = 0
+
+    async def on_barge_in(self, connection: Connection) -> None:
+        self.stopped += 1
+
+
+@asynccontextmanager
+async def serving(app: RealtimeApp) -> AsyncIterator[MemoryServer]:
+    client, server = memory_pair()
+    try:
+        async with app.connect(client):
+            yield server
+    finally:
+        await server.close()
+        await client.aclose()
+
+
+async def next_sent(server: MemoryServer) -> events.ClientEvent:
+    with anyio.fail_after(5):
+        return await server.receive_event()
+
+
+async def nothing_sent(server: MemoryServer) -> None:
+    with anyio.move_on_after(0.1):
+        extra = await server.receive_event()
+        pytest.fail(f"expected nothing more, got {extra}")
+
+
+async def settle(app: RealtimeApp, server: MemoryServer) -> None:
+    """Wait until the app has handled everything sent so far (a round trip through wait_for)."""
+    dispatcher = app.connection._dispatcher
+    assert dispatcher is not None
+    waiter = dispatcher.expect(lambda event: event.type == "input_audio_buffer.cleared")
+    await server.send_event(events.InputAudioBufferCleared.build())
+    await dispatcher.wait(waiter, 5)
+
+
+async def speak_over(server: MemoryServer, *frames: events.ServerEvent) -> None:
+    for frame in frames:
+        await server.send_event(frame)
+    await server.send_event(events.InputAudioBufferSpeechStarted.build(audio_start_ms=1200, item_id="item_user"))
+
+
+async def test_barge_in_mid_response_truncates_at_the_played_position() -> None:
+    app = Player()
+    async with serving(app) as server:
+        await server.send_event(response_created())
+        for _ in range(10):
+            await server.send_event(audio_delta(100 * MS))  # 1 s received
+        await settle(app, server)
+        app.playback.played("item_a", ms=437)
+        await speak_over(server)
+        truncate = await next_sent(server)
+        assert isinstance(truncate, events.ConversationItemTruncate)
+        assert (truncate.item_id, truncate.content_index, truncate.audio_end_ms) == ("item_a", 0, 437)
+        await nothing_sent(server)  # server VAD cancels the response itself: no response.cancel
+    assert app.stopped == 1
+
+
+async def test_barge_in_before_anything_played_sends_nothing_but_stops_playback() -> None:
+    app = Player()
+    async with serving(app) as server:
+        await speak_over(server, audio_delta(100 * MS))
+        await nothing_sent(server)
+    assert app.stopped == 1
+
+
+async def test_when_the_server_does_not_interrupt_the_app_cancels_first() -> None:
+    app = Player()
+    async with serving(app) as server:
+        await server.send_event(session_updated(interrupt_response=False))
+        await server.send_event(response_created())
+        await server.send_event(audio_delta(500 * MS))
+        await settle(app, server)
+        app.playback.played("item_a", ms=120)
+        await speak_over(server)
+        cancel = await next_sent(server)
+        assert isinstance(cancel, events.ResponseCancel)
+        truncate = await next_sent(server)
+        assert isinstance(truncate, events.ConversationItemTruncate)
+        assert truncate.audio_end_ms == 120
+
+
+async def test_interrupt_is_push_to_talk_barge_in() -> None:
+    app = Player()
+    async with serving(app) as server:
+        await server.send_event(response_created())
+        await server.send_event(audio_delta(500 * MS))
+        await settle(app, server)
+        app.playback.played("item_a", ms=200)
+        await app.interrupt()
+        assert isinstance(await next_sent(server), events.ResponseCancel)
+        truncate = await next_sent(server)
+        assert isinstance(truncate, events.ConversationItemTruncate)
+        assert truncate.audio_end_ms == 200
+    assert app.stopped == 1
+
+
+async def test_without_barge_in_speech_started_changes_nothing() -> None:
+    class Quiet(Player):
+        barge_in = False
+
+    app = Quiet()
+    async with serving(app) as server:
+        await server.send_event(audio_delta(500 * MS))
+        app.playback.played("item_a", ms=200)
+        await speak_over(server)
+        await nothing_sent(server)
+    assert app.stopped == 0
+
+
+async def test_a_sideband_call_clears_the_servers_output_instead_of_truncating() -> None:
+    received: list[events.ClientEvent] = []
+    got_clear = anyio.Event()
+
+    async def call_server(transport: WebSocketTransport) -> None:
+        await transport.send(events.encode(session_updated(interrupt_response=False)))
+        await transport.send(events.encode(response_created()))
+        await transport.send(events.encode(audio_delta(500 * MS)))
+        await transport.send(events.encode(events.InputAudioBufferSpeechStarted.build(audio_start_ms=0, item_id="u")))
+        try:
+            while True:
+                event = events.decode_client(await transport.receive())
+                received.append(event)
+                if isinstance(event, events.OutputAudioBufferClear):
+                    got_clear.set()
+        except Exception:
+            return
+
+    app = Player()
+    app.playback.played("item_a", ms=100)  # even with playback reported, the server's audio is not ours to cut
+    async with serve_websocket(call_server) as port:
+        url = f"ws://127.0.0.1:{port}/v1/realtime?call_id=rtc_test123"
+        async with app.connect(url):
+            with anyio.fail_after(5):
+                await got_clear.wait()
+    assert [type(e) for e in received] == [events.ResponseCancel, events.OutputAudioBufferClear]
+    assert app.stopped == 1
