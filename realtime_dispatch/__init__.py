@@ -20,6 +20,7 @@ from ._endpoints import ConfigError as ConfigError
 from ._endpoints import Endpoint as Endpoint
 from ._endpoints import azure as azure
 from ._endpoints import openai as openai
+from ._playback import Playback as Playback
 from ._reconnect import ConnectionFailed as ConnectionFailed
 from ._reconnect import Reconnect as Reconnect
 from ._replies import ServerError as ServerError
@@ -42,6 +43,7 @@ __all__ = (
     "DecodeError",
     "HandlerTimeout",
     "NotConnected",
+    "Playback",
     "RealtimeApp",
     "Reconnect",
     "ResponseInProgress",

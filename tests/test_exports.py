@@ -35,6 +35,7 @@ def test_top_level_names_are_the_deliberate_surface() -> None:
         "Endpoint",
         "HandlerTimeout",
         "NotConnected",
+        "Playback",
         "RealtimeApp",
         "Reconnect",
         "ResponseInProgress",
