@@ -18,11 +18,13 @@ from ._dispatch import Dispatcher, InboundMiddleware
 from ._endpoints import ConfigError, Endpoint
 from ._handlers import analyse, qualified_name
 from ._history import History
+from ._metrics import Metrics
 from ._playback import Playback
 from ._reconnect import RECOVERABLE_CLOSE_CODES, ConnectionFailed, Reconnect
 from ._router import Api, Router, _Spec, api_hint, check_exception_types, check_options, resolve_keys
 from ._sequencer import SequencerPolicy
 from ._tools import ToolInterruption, ToolRunner, ToolSpec, tool_options, tool_spec
+from ._trace import FrameTap, TappedTransport
 from .events import ClientEvent, ServerEvent, Session, SessionUpdate
 from .transports import Transport, TransportClosed
 
@@ -100,6 +102,8 @@ class RealtimeApp:
     ``barge_in``: when the user starts speaking (``input_audio_buffer.speech_started``), call
     ``on_barge_in`` (stop your audio output there), cancel the response if the session's turn
     detection does not, and truncate the playing item to what ``playback`` says was heard.
+    ``collect_metrics``: count events, sends, errors, reconnects, usage, handler time and the
+    voice latencies into ``metrics`` (off by default: it costs a little on every event).
     """
 
     api: ClassVar[Api] = "ga"
@@ -117,6 +121,7 @@ class RealtimeApp:
     tool_timeout: float | None = 30.0
     tool_interruption: ToolInterruption = "cancel"
     barge_in: bool = False
+    collect_metrics: bool = False
 
     _handler_names: ClassVar[tuple[str, ...]] = ()
     _tool_specs: ClassVar[dict[str, ToolSpec]] = {}
@@ -175,6 +180,9 @@ class RealtimeApp:
         self.router._api = self.api
         self._inbound: list[InboundMiddleware] = []
         self._outbound: list[OutboundMiddleware] = []
+        self._taps: list[FrameTap] = []
+        self.metrics = Metrics()
+        """Counters and latencies, fed while ``collect_metrics`` is on (see ``Metrics``)."""
         self._connection: Connection | None = None
         self._sideband = False
         self.playback = Playback()
@@ -219,6 +227,14 @@ class RealtimeApp:
         if self._running:
             raise RuntimeError("middleware cannot be added while the app is running")
         (self._outbound if outbound else self._inbound).append(middleware)
+
+    def add_frame_tap(self, tap: FrameTap) -> None:
+        """Show every raw frame to ``tap(direction, frame)`` (``"in"``/``"out"``, bytes): inbound
+        ones before they are decoded, bad ones included. A tap that raises is logged, not fatal.
+        Frames carry audio and may carry secrets: mind where a tap writes them."""
+        if self._running:
+            raise RuntimeError("frame taps cannot be added while the app is running")
+        self._taps.append(tap)
 
     # --- lifespan hooks: override in a subclass ------------------------------------------------
 
@@ -298,8 +314,9 @@ class RealtimeApp:
             try:
                 async with anyio.create_task_group() as task_group:
                     transport = await self._open(factory, target)
+                    metrics = self.metrics if self.collect_metrics else None
                     connection = Connection(
-                        middleware=self._outbound,
+                        middleware=self._outbound if metrics is None else [*self._outbound, _count_sent(metrics)],
                         max_pending=self.max_pending_sends,
                         response_policy=self.response_policy,
                         send_timeout=self.send_timeout,
@@ -315,7 +332,12 @@ class RealtimeApp:
                         max_background_tasks=self.max_background_tasks,
                         history=History(self.max_history_items, api=self.api) if self.reseed_history else None,
                         recycle_after=self.recycle_after if factory is not None else None,
+                        metrics=metrics,
                     )
+                    if metrics is not None:
+                        metrics.gauge("pending_sends", lambda: len(connection._pending))
+                        metrics.gauge("dropped_sends", lambda: connection.dropped_sends)
+                        metrics.gauge("background_tasks", lambda: dispatcher._in_flight)
                     connection._dispatcher = dispatcher
                     if self.barge_in:
                         self._watch_playback(dispatcher)
@@ -359,10 +381,13 @@ class RealtimeApp:
     async def _open(self, factory: TransportFactory | None, target: Target) -> Transport:
         if factory is None:
             assert isinstance(target, Transport)
-            return target
+            return self._tapped(target)
         transport = await factory()
         logger.info("connected to %s", target)
-        return transport
+        return self._tapped(transport)
+
+    def _tapped(self, transport: Transport) -> Transport:
+        return TappedTransport(transport, self._taps) if self._taps else transport
 
     async def _serve(
         self,
@@ -408,6 +433,7 @@ class RealtimeApp:
                 replay += dispatcher.history.take_replay()
             await connection._attach(transport, replay)
             dispatcher.connected_now()
+            self.metrics.connects += self.collect_metrics
             if connection.closing:
                 return TransportClosed(1000, "closed by the client")
             connected = True
@@ -469,7 +495,8 @@ class RealtimeApp:
                     await transport.aclose()
                 return None
             logger.info("reconnected after %d attempt(s)", attempt)
-            return transport
+            self.metrics.reconnects += self.collect_metrics
+            return self._tapped(transport)
         raise ConnectionFailed("could not reconnect") from last
 
     async def run_async(self, target: Target) -> None:
@@ -509,6 +536,14 @@ def _factory(target: Target) -> TransportFactory | None:
     if callable(target):
         return target
     raise TypeError(f"cannot connect to {target!r}: give an Endpoint, a URL, a transport factory or a Transport")
+
+
+def _count_sent(metrics: Metrics) -> OutboundMiddleware:
+    async def count_sent(event: ClientEvent, call_next: Callable[[ClientEvent], Awaitable[None]]) -> None:
+        await call_next(event)
+        metrics.observe_sent(event)  # after: counts what went out, not what failed
+
+    return count_sent
 
 
 def _describe(event: ServerEvent) -> str:

@@ -14,6 +14,7 @@ import anyio
 from ._middleware import Middleware, compose
 from ._replies import ServerError, reply_matcher
 from ._sequencer import ResponseSequencer, SequencerPolicy
+from ._trace import describe, trace_logger
 from .events import (
     ClientEvent,
     ConversationItem,
@@ -103,6 +104,7 @@ class Connection:
         self._send_timeout = send_timeout
         self._broken = False  # the app must reopen the connection whatever its close code said
         self._fatal: ServerEvent | None = None  # a server error that makes reconnecting pointless
+        self.dropped_sends = 0  # events that waited for a reconnect and failed with NotConnected
 
     def __repr__(self) -> str:
         state = "open" if self._transport is not None else "closed"
@@ -128,6 +130,8 @@ class Connection:
         """
         if event.event_id is None:
             event.event_id = f"{self._id_stem}{next(self._ids)}"
+        if trace_logger.isEnabledFor(logging.DEBUG):
+            trace_logger.debug("sending %s", describe(event))
         if type(event) is ResponseCreate and self._dispatcher is not None:
             await self._sequencer.before_create(event)
             try:
@@ -262,6 +266,7 @@ class Connection:
         if self._closing or not (self._expecting or self._transport is not None):
             raise NotConnected("not connected")
         if len(self._pending) >= self._max_pending:
+            self.dropped_sends += 1
             raise NotConnected(f"not connected, and {len(self._pending)} sends already wait for the connection")
         pending = _Pending(event)
         self._pending.append(pending)
@@ -325,6 +330,7 @@ class Connection:
 
     def _fail_pending(self, error: BaseException) -> None:
         while self._pending:
+            self.dropped_sends += 1
             pending = self._pending.popleft()
             pending.error = error
             pending.done.set()

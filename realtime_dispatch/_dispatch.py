@@ -19,9 +19,11 @@ from anyio.abc import TaskGroup
 
 from ._handlers import Inject, Plan, is_async_callable
 from ._history import History
+from ._metrics import Metrics
 from ._middleware import Middleware, compose
 from ._reconnect import FATAL_ERROR_CODES
 from ._router import UNKNOWN_KEY, ErrorHandler, Handler, Router, matches, normalise_key
+from ._trace import trace_inbound, trace_logger
 from ._watchdog import watch
 from .events import SERVER_EVENTS, DecodeError, ServerEvent, UnknownEvent, decode
 from .events._codec import server_decoder
@@ -76,8 +78,11 @@ class Dispatcher:
         max_background_tasks: int,
         history: History | None = None,
         recycle_after: float | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._root = root
+        self._metrics = metrics
+        self._middleware = middleware
         self.history = history
         self._recycle_after = recycle_after
         self._recycle_at = math.inf
@@ -99,6 +104,9 @@ class Dispatcher:
         self._table: dict[str, tuple[_Route, ...]] = {name: self._collect(name, known=True) for name in SERVER_EVENTS}
         self._unknown: dict[str, tuple[_Route, ...]] = {}
         self._observers: dict[str, int] = {}  # internal routes at the front of each table entry
+        if metrics is not None:
+            for name in SERVER_EVENTS:
+                self.add_observer(name, metrics.observe)
         self._add_internal_routes()
         self.process = compose(middleware, self.dispatch)
         self._has_middleware = bool(middleware)
@@ -173,6 +181,8 @@ class Dispatcher:
 
     def _bind(self, handler: Handler) -> _Route:
         call = _inject(handler.fn, handler.plan.params, self._connection, self._app)
+        if self._metrics is not None:
+            call = self._metrics.timed(handler.name, call, handler.is_async)
         limiter = anyio.Semaphore(handler.concurrency) if handler.concurrency else None
         simple = not (handler.background or handler.once or handler.when is not None)
         return _Route(handler, call, handler.is_async, simple, limiter)
@@ -190,6 +200,10 @@ class Dispatcher:
         routes = self._unknown.get(event_type)
         if routes is None:
             routes = self._collect(event_type, known=False)
+            if self._metrics is not None:
+                observe = self._metrics.observe
+                handler = Handler(observe, ("*",), Plan((Inject.EVENT,), None), False, "metrics", self._root)
+                routes = (_Route(handler, observe, False, True), *routes)
             if len(self._unknown) < _UNKNOWN_CACHE_SIZE:
                 self._unknown[event_type] = routes
         return routes
@@ -203,6 +217,9 @@ class Dispatcher:
         fast_decode = server_decoder.decode
         process = self.process
         plain = not self._has_middleware
+        if trace_logger.isEnabledFor(logging.DEBUG):  # decided per connection: no per-event check
+            process = compose([trace_inbound, *self._middleware], self.dispatch)
+            plain = False
         table = self._table
         count = 0
         # The watchdog thread reports an inline handler that holds this loop, while it does.
@@ -436,6 +453,11 @@ class Dispatcher:
 
     async def report(self, exc: Exception, event: ServerEvent | None, handler: Handler | None) -> None:
         """Send ``exc`` to the nearest matching error handler, or log it."""
+        if self._metrics is not None:
+            if isinstance(exc, DecodeError):
+                self._metrics.decode_errors += 1
+            else:
+                self._metrics.handler_errors += 1
         error_handler = self._find_error_handler(exc, handler.router if handler else self._root)
         if error_handler is None:
             _log_unhandled_exception(exc, event, handler)

@@ -1,0 +1,86 @@
+"""Seeing what goes over the wire: per-event DEBUG tracing with audio and secrets left out,
+and raw frame taps.
+
+Tracing costs nothing unless the ``realtime_dispatch.trace`` logger is enabled for DEBUG
+when a connection opens; then every event received and sent is logged as one line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal
+
+import msgspec
+
+from .events import ClientEvent, ServerEvent
+from .transports import Transport
+
+__all__ = ("FrameTap", "TappedTransport", "describe", "trace_logger")
+
+trace_logger = logging.getLogger("realtime_dispatch.trace")
+
+FrameTap = Callable[[Literal["in", "out"], bytes], None]
+"""``tap(direction, frame)``: called with every raw frame, ``"in"`` before it is decoded."""
+
+_AUDIO_FIELDS = frozenset({"audio", "delta"})  # base64 audio in audio events
+_SECRET_FIELDS = frozenset({"client_secret", "authorization", "api_key", "value"})
+_LONG = 120
+
+
+def describe(event: ServerEvent | ClientEvent) -> str:
+    """One line for a log: the type and the fields, with audio payloads and secrets replaced
+    by their size, and long strings shortened."""
+    audio_event = "audio" in event.type and not event.type.endswith("transcript.delta")
+    fields = msgspec.structs.asdict(event) if isinstance(event, msgspec.Struct) else {}
+    shown = ", ".join(
+        f"{name}={_show(name, value, audio_event)}" for name, value in fields.items() if value is not None
+    )
+    return f"{event.type} {shown}" if shown else event.type
+
+
+def _show(name: str, value: Any, audio_event: bool) -> str:
+    if name in _SECRET_FIELDS and isinstance(value, str):
+        return "<redacted>"
+    if audio_event and name in _AUDIO_FIELDS and isinstance(value, str):
+        return f"<{len(value) // 4 * 3} bytes of audio>"
+    if isinstance(value, str):
+        return repr(value if len(value) <= _LONG else value[:_LONG] + "...")
+    if isinstance(value, msgspec.Struct):
+        return f"{type(value).__name__}(...)"
+    text = repr(value)
+    return text if len(text) <= _LONG else text[:_LONG] + "..."
+
+
+async def trace_inbound(event: ServerEvent, call_next: Callable[[ServerEvent], Awaitable[None]]) -> None:
+    trace_logger.debug("received %s", describe(event))
+    await call_next(event)
+
+
+class TappedTransport:
+    """A transport that shows every frame to the taps first."""
+
+    def __init__(self, inner: Transport, taps: Sequence[FrameTap]) -> None:
+        self._inner = inner
+        self._taps = tuple(taps)
+
+    async def send(self, data: bytes) -> None:
+        for tap in self._taps:
+            _call_tap(tap, "out", data)
+        await self._inner.send(data)
+
+    async def receive(self) -> bytes:
+        data = await self._inner.receive()
+        for tap in self._taps:
+            _call_tap(tap, "in", data)
+        return data
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _call_tap(tap: FrameTap, direction: Literal["in", "out"], data: bytes) -> None:
+    try:
+        tap(direction, data)
+    except Exception:  # a broken tap must not break the connection
+        logging.getLogger("realtime_dispatch.app").exception("frame tap %r failed", tap)
