@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import msgspec
+import pydantic
 import pytest
 
 from realtime_dispatch import events
@@ -105,8 +108,13 @@ async def test_session_created_on_connect() -> None:
     assert session.audio.input.format == events.AudioFormat(type="audio/pcm", rate=24000)
     assert session.audio.output.format == events.AudioFormat(type="audio/pcm", rate=24000)
     assert session.audio.output.voice == "alloy"
-    assert session.audio.input.turn_detection is None
-    assert b'"turn_detection":null' in frame
+    # As on the live service: server VAD on, transcription off.
+    assert session.audio.input.turn_detection == events.TurnDetection(
+        type="server_vad", threshold=0.5, prefix_padding_ms=300, silence_duration_ms=200,
+        create_response=True, interrupt_response=True,
+    )  # fmt: skip
+    assert session.audio.input.transcription is None
+    assert b'"transcription":null' in frame
 
 
 async def test_session_update_merges_and_reports_the_full_session() -> None:
@@ -512,3 +520,99 @@ def test_openai_sdk_accepts_the_simulator() -> None:
         assert type(validated).__name__ == class_name
     done = msgspec.json.decode(seen[-1][2])
     assert done["response"]["output"][0]["content"][0]["text"] == "You said: hi"
+
+
+def sdk_session(connect: Any, script: Any, stop: str = "response.done") -> list[tuple[str, str, bytes]]:
+    """Run ``script(conn)`` on an openai SDK connection to a fresh simulator.
+
+    Returns ``(type, SDK class name, raw frame)`` for every event up to the first ``stop``.
+    """
+    import openai
+
+    async def main() -> list[tuple[str, str, bytes]]:
+        seen: list[tuple[str, str, bytes]] = []
+        async with Simulator().serve() as base_url:
+            client = openai.AsyncOpenAI(api_key="sk-test", websocket_base_url=base_url)
+            async with connect(client) as conn:
+                await script(conn)
+                frames: list[bytes] = []
+                receive_frame = conn.recv_bytes
+
+                async def recording() -> bytes:
+                    frame: bytes = await receive_frame()
+                    frames.append(frame)
+                    return frame
+
+                conn.recv_bytes = recording  # keep the raw frames
+                with anyio.fail_after(10):
+                    async for event in conn:
+                        seen.append((event.type, type(event).__name__, frames[-1]))
+                        if event.type == stop:
+                            break
+            await client.close()
+        return seen
+
+    return anyio.run(main, backend="asyncio")
+
+
+def test_openai_sdk_accepts_a_spoken_turn_with_transcription() -> None:
+    from openai.types.realtime import RealtimeServerEvent
+
+    speech = [round(8000 * math.sin(2 * math.pi * 440 * n / 24000)) for n in range(24 * 500)]
+    pcm = struct.pack(f"<{len(speech)}h", *speech) + bytes(48 * 300)  # 500 ms of tone, 300 ms of silence
+
+    async def script(conn: Any) -> None:
+        transcription = {"model": "gpt-4o-transcribe"}
+        await conn.session.update(session={"type": "realtime", "output_modalities": ["text"],
+                                           "audio": {"input": {"transcription": transcription}}})  # fmt: skip
+        await conn.input_audio_buffer.append(audio=events.pcm_to_base64(pcm))
+
+    seen = sdk_session(lambda client: client.realtime.connect(model="gpt-realtime"), script)
+    expected_classes = {
+        "input_audio_buffer.speech_started": "InputAudioBufferSpeechStartedEvent",
+        "input_audio_buffer.speech_stopped": "InputAudioBufferSpeechStoppedEvent",
+        "input_audio_buffer.committed": "InputAudioBufferCommittedEvent",
+        "conversation.item.input_audio_transcription.delta": "ConversationItemInputAudioTranscriptionDeltaEvent",
+        "conversation.item.input_audio_transcription.completed": (
+            "ConversationItemInputAudioTranscriptionCompletedEvent"
+        ),
+        "response.output_text.delta": "ResponseTextDeltaEvent",
+        "response.done": "ResponseDoneEvent",
+    }
+    classes = {event_type: name for event_type, name, _ in seen}
+    for event_type, name in expected_classes.items():
+        assert classes.get(event_type) == name, event_type
+    adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RealtimeServerEvent)
+    for _, class_name, frame in seen:
+        assert type(adapter.validate_json(frame)).__name__ == class_name
+    completed = next(frame for event_type, _, frame in seen if event_type.endswith("transcription.completed"))
+    assert msgspec.json.decode(completed)["transcript"] == "(0.7 s of audio)"
+
+
+def test_openai_sdk_call_sideband_and_beta_clients() -> None:
+    from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
+    from openai.types.realtime import RealtimeServerEvent
+
+    async def ask(conn: Any) -> None:
+        await conn.conversation.item.create(
+            item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
+        )
+        await conn.response.create()
+
+    seen = sdk_session(lambda client: client.realtime.connect(call_id="rtc_test"), ask, "output_audio_buffer.stopped")
+    classes = {event_type: name for event_type, name, _ in seen}
+    assert classes["output_audio_buffer.started"] == "OutputAudioBufferStarted"
+    assert classes["output_audio_buffer.stopped"] == "OutputAudioBufferStopped"
+    adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RealtimeServerEvent)
+    for _, class_name, frame in seen:
+        assert type(adapter.validate_json(frame)).__name__ == class_name
+
+    seen = sdk_session(lambda client: client.beta.realtime.connect(model="gpt-4o-realtime-preview"), ask)
+    classes = {event_type: name for event_type, name, _ in seen}
+    assert classes["conversation.item.created"] == "ConversationItemCreatedEvent"
+    assert classes["response.audio.delta"] == "ResponseAudioDeltaEvent"
+    assert classes["response.audio_transcript.delta"] == "ResponseAudioTranscriptDeltaEvent"
+    assert "conversation.item.added" not in classes
+    beta: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(BetaServerEvent)
+    for _, class_name, frame in seen:
+        assert type(beta.validate_json(frame)).__name__ == class_name

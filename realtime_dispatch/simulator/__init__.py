@@ -6,10 +6,14 @@
 ``async with sim.serve(host="127.0.0.1", port=0) as base_url:`` serves WebSocket clients on
 ``f"{base_url}/realtime?model=..."`` (``base_url`` is ``ws://host:port/v1``) on asyncio or trio.
 What the model says comes from a ``Responder``; ``EchoResponder`` echoes the user and calls
-the tools the user names.
+the tools the user names. Appended audio goes through a deterministic server VAD (on by default,
+as on the live service), committed audio is transcribed when the session asks for it (a
+responder's optional ``transcribe`` supplies the text), ``OpenAI-Beta: realtime=v1`` switches
+to the beta protocol and a ``call_id`` query parameter to a call sideband with
+``output_audio_buffer.*`` events. See ``docs/simulator.md``.
 """
 
-from ._responders import EchoResponder, Reply, Responder
+from ._responders import EchoResponder, Reply, Responder, Transcriber
 from ._server import Simulator
 
-__all__ = ("EchoResponder", "Reply", "Responder", "Simulator")
+__all__ = ("EchoResponder", "Reply", "Responder", "Simulator", "Transcriber")

@@ -1,4 +1,4 @@
-"""What the simulated model says: ``Reply``, the ``Responder`` protocol and ``EchoResponder``."""
+"""What the simulated model says (``Reply``, ``Responder``, ``EchoResponder``) and hears (``Transcriber``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .. import events
+from ._audio import describe_audio
 
-__all__ = ("EchoResponder", "Reply", "Responder", "user_text")
+__all__ = ("EchoResponder", "Reply", "Responder", "Transcriber", "user_text")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,17 @@ class Responder(Protocol):
     """Decides the reply to a ``response.create``, given the conversation so far."""
 
     async def respond(self, conversation: list[events.ConversationItem], session: events.Session) -> Reply: ...
+
+
+class Transcriber(Protocol):
+    """Optional on a responder: the transcript of committed user audio (PCM16 24 kHz mono).
+
+    Used when the session sets ``audio.input.transcription``. A responder without it gets
+    ``"(2.4 s of audio)"``-style transcripts; an exception becomes a ``...transcription.failed``
+    event carrying its message.
+    """
+
+    async def transcribe(self, pcm: bytes) -> str: ...
 
 
 def user_text(item: events.ConversationItem) -> str:
@@ -47,8 +59,12 @@ class EchoResponder:
     - ``You said: <last user text>``;
     - if the session has function tools and the last user text contains a tool's name, it
       calls that tool once with ``{}``;
-    - after a ``function_call_output`` item, ``Tool <name> returned: <output>``.
+    - after a ``function_call_output`` item, ``Tool <name> returned: <output>``;
+    - it transcribes audio as its duration, ``(2.4 s of audio)``.
     """
+
+    async def transcribe(self, pcm: bytes) -> str:
+        return describe_audio(pcm)
 
     async def respond(self, conversation: list[events.ConversationItem], session: events.Session) -> Reply:
         last = next((item for item in reversed(conversation) if _is_input(item)), None)

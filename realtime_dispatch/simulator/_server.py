@@ -1,7 +1,11 @@
 """A local Realtime server speaking the GA protocol over WebSocket, for tests and offline work.
 
-Event order and shapes follow recordings of the real service. There is no VAD: audio is
-committed with ``input_audio_buffer.commit`` and responses start with ``response.create``.
+Event order and shapes follow recordings of the real service. With ``turn_detection`` on (the
+default, as on the live service) appended audio goes through a deterministic energy VAD that
+commits turns and starts responses; with it off, audio is committed with
+``input_audio_buffer.commit`` and responses start with ``response.create``. A connection with
+``OpenAI-Beta: realtime=v1`` speaks the beta protocol; one with a ``call_id`` query parameter
+is a sideband to a (pretend) WebRTC/SIP call.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from msgspec import UNSET
 
 from .. import events
 from ..transports import TransportClosed, WebSocketTransport, serve_websocket
+from . import _beta
+from ._audio import BYTES_PER_MS, WINDOW_BYTES, VadSettings, describe_audio, is_speech, normalise_turn_detection
 from ._responders import EchoResponder, Reply, Responder
 
 __all__ = ("Simulator",)
@@ -89,7 +95,12 @@ def default_session(model: str) -> events.Session:
         truncation="auto",
         expires_at=int(time.time()) + 1800,
         audio=events.SessionAudio(
-            input=events.AudioInput(format=_PCM_FORMAT, transcription=None, noise_reduction=None, turn_detection=None),
+            input=events.AudioInput(
+                format=_PCM_FORMAT,
+                transcription=None,
+                noise_reduction=None,
+                turn_detection=normalise_turn_detection(events.TurnDetection(type="server_vad")),
+            ),
             output=events.AudioOutput(format=_PCM_FORMAT, voice="alloy", speed=1.0),
         ),
     )
@@ -138,10 +149,24 @@ class Simulator:
     async def handle(self, transport: WebSocketTransport) -> None:
         """Run one client connection until it leaves."""
         model = DEFAULT_MODEL
+        call_id: str | None = None
+        beta = False
         if transport.request is not None:
             query = parse_qs(urlsplit(transport.request.path).query)
             model = query.get("model", [DEFAULT_MODEL])[0] or DEFAULT_MODEL
-        await _Connection(self, transport, model).run()
+            call_id = query.get("call_id", [""])[0] or None
+            beta = "realtime=v1" in transport.request.headers.get("OpenAI-Beta", "")
+        await _Connection(self, transport, model, call_id=call_id, beta=beta).run()
+
+    async def transcribe(self, pcm: bytes) -> str:
+        """The transcript of committed user audio: the responder's ``transcribe``, if it has one."""
+        transcribe = getattr(self.responder, "transcribe", None)
+        if transcribe is None:
+            return describe_audio(pcm)
+        transcript = await transcribe(pcm)
+        if not isinstance(transcript, str):
+            raise TypeError(f"transcribe() returned {type(transcript).__name__}, not str")
+        return transcript
 
 
 @dataclass
@@ -150,6 +175,7 @@ class _Active:
 
     id: str
     cancelled: bool = False
+    reason: str = "client_cancelled"
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
 
 
@@ -162,20 +188,37 @@ class _Usage:
 
 
 class _Connection:
-    def __init__(self, simulator: Simulator, transport: WebSocketTransport, model: str) -> None:
+    def __init__(
+        self, simulator: Simulator, transport: WebSocketTransport, model: str, *, call_id: str | None, beta: bool
+    ) -> None:
         self.simulator = simulator
         self.transport = transport
+        self.call_id = call_id
+        self.beta = beta
         self.session = default_session(model)
         self.conversation_id = events.new_id("conv")
         self.items: list[events.ConversationItem] = []
         self.audio_ms: dict[str, int] = {}  # assistant item id -> its audio length
+        # The input buffer, placed in session audio time by byte offsets from the first append.
         self.buffer = bytearray()
+        self.buffer_start = 0  # offset of buffer[0]
+        self.scanned = 0  # the VAD has looked at everything before this offset
+        self.speech_start: int | None = None  # offset where the current turn starts (with padding)
+        self.speech_item = ""
+        self.last_speech = 0  # offset where the last loud window ended
         self.active: _Active | None = None
+        self.playing: str | None = None  # call sideband: the response whose audio is playing out
+        self.played: str | None = None  # call sideband: the last response that played audio
         self.task_group: anyio.abc.TaskGroup | None = None
 
     # --- plumbing -----------------------------------------------------------------------------
 
     async def send(self, event: events.ServerEvent) -> None:
+        if self.beta:
+            translated = _beta.to_beta(event)
+            if translated is None:
+                return
+            event = translated
         await self.transport.send(events.encode(event))
 
     async def error(
@@ -221,20 +264,25 @@ class _Connection:
             await self.truncate(event)
         elif isinstance(event, events.InputAudioBufferAppend):
             try:
-                self.buffer += event.pcm
+                pcm = event.pcm
             except ValueError:
                 await self.error("Invalid 'audio'. Expected base64-encoded audio.", code="invalid_value",
                                  param="audio", event_id=event_id)  # fmt: skip
+                return
+            await self.append(pcm)
         elif isinstance(event, events.InputAudioBufferCommit):
             await self.commit(event_id)
         elif isinstance(event, events.InputAudioBufferClear):
-            self.buffer.clear()
+            self.drop_buffer()
             await self.send(events.InputAudioBufferCleared.build())
         elif isinstance(event, events.ResponseCreate):
-            await self.response_create(event.response or events.ResponseParams(), event_id)
+            params = event.response or events.ResponseParams()
+            await self.response_create(_beta.params_from_beta(params) if self.beta else params, event_id)
         elif isinstance(event, events.ResponseCancel):
             await self.response_cancel(event.response_id, event_id)
-        else:  # output_audio_buffer.clear, transcription_session.update: not on a GA WebSocket session
+        elif isinstance(event, events.OutputAudioBufferClear) and self.call_id is not None:
+            await self.output_audio_clear(event_id)
+        else:  # output_audio_buffer.clear without a call, transcription_session.update
             await self.error(f"Invalid value: '{event.type}'. Not supported on a WebSocket realtime session.",
                              code="invalid_value", param="type", event_id=event_id)  # fmt: skip
 
@@ -267,12 +315,38 @@ class _Connection:
     # --- session and conversation ---------------------------------------------------------------
 
     async def session_update(self, event: events.SessionUpdate) -> None:
-        if event.session.type is None:
+        update = _beta.session_from_beta(event.session) if self.beta else event.session
+        if update.type is None:
             await self.error("Missing required parameter: 'session.type'.", code="missing_required_parameter",
                              param="session.type", event_id=event.event_id)  # fmt: skip
             return
-        self.session = merge(self.session, event.session, _NOT_UPDATABLE)
+        audio_input = update.audio.input if update.audio else None
+        detection = audio_input.turn_detection if audio_input else None
+        if isinstance(detection, events.TurnDetection) and detection.type is None:
+            detection = msgspec.structs.replace(detection, type="server_vad")  # beta's type is optional
+        if isinstance(detection, events.TurnDetection) and detection.type not in ("server_vad", "semantic_vad"):
+            await self.error(
+                f"Invalid value: '{detection.type}'. Supported values are: 'server_vad' and 'semantic_vad'.",
+                code="invalid_value", param="session.audio.input.turn_detection.type", event_id=event.event_id,
+            )  # fmt: skip
+            return
+        merged = merge(self.session, update, _NOT_UPDATABLE)
+        if audio_input is not None and merged.audio is not None and merged.audio.input is not None:
+            # A new turn_detection or transcription replaces the old one whole, as on the live
+            # service: switching server_vad -> semantic_vad must not keep server_vad's threshold.
+            replaced: dict[str, Any] = {}
+            if isinstance(detection, events.TurnDetection):
+                replaced["turn_detection"] = normalise_turn_detection(detection)
+            if isinstance(audio_input.transcription, events.AudioTranscription):
+                replaced["transcription"] = audio_input.transcription
+            if replaced:
+                new_input = msgspec.structs.replace(merged.audio.input, **replaced)
+                merged = msgspec.structs.replace(merged, audio=msgspec.structs.replace(merged.audio, input=new_input))
+        was_listening = VadSettings.of(self.session) is not None
+        self.session = merged
         await self.send(events.SessionUpdated.build(session=self.session))
+        if was_listening and VadSettings.of(self.session) is None:
+            self.speech_start = None  # a turn in progress is left in the buffer for a manual commit
 
     def previous_id(self, index: int) -> str | None:
         return self.items[index - 1].id if index > 0 else None
@@ -323,6 +397,73 @@ class _Connection:
         await self.send(events.ConversationItemTruncated.build(
             item_id=event.item_id, content_index=event.content_index, audio_end_ms=event.audio_end_ms))  # fmt: skip
 
+    # --- input audio ----------------------------------------------------------------------------
+
+    @property
+    def written(self) -> int:
+        """Bytes of input audio appended this session: the clock of the VAD and of ``audio_*_ms``."""
+        return self.buffer_start + len(self.buffer)
+
+    def drop_buffer(self) -> None:
+        self.buffer_start = self.scanned = self.written
+        self.buffer.clear()
+        self.speech_start = None
+
+    def transcription(self) -> events.AudioTranscription | None:
+        audio_input = self.session.audio.input if self.session.audio else None
+        config = audio_input.transcription if audio_input else None
+        return config if isinstance(config, events.AudioTranscription) else None
+
+    async def append(self, pcm: bytes) -> None:
+        self.buffer += pcm
+        audio_input = self.session.audio.input if self.session.audio else None
+        audio_format = audio_input.format if audio_input else None
+        vad = VadSettings.of(self.session)
+        if vad is None or (audio_format is not None and audio_format.type not in (None, "audio/pcm")):
+            self.scanned = self.written  # G.711 input is never analysed: see docs/simulator.md
+            return
+        silence = vad.silence_duration_ms * BYTES_PER_MS
+        while self.scanned + WINDOW_BYTES <= self.written:
+            at = self.scanned
+            self.scanned += WINDOW_BYTES
+            window = self.buffer[at - self.buffer_start : self.scanned - self.buffer_start]
+            if is_speech(window, vad.threshold):
+                self.last_speech = self.scanned
+                if self.speech_start is None:
+                    await self.speech_started(at, vad)
+            elif self.speech_start is not None and self.scanned - self.last_speech >= silence:
+                await self.speech_stopped(vad)
+        if self.speech_start is None:
+            # Between turns only the prefix padding can still become part of a turn.
+            keep = max(self.buffer_start, self.scanned - vad.prefix_padding_ms * BYTES_PER_MS)
+            del self.buffer[: keep - self.buffer_start]
+            self.buffer_start = keep
+
+    async def speech_started(self, at: int, vad: VadSettings) -> None:
+        self.speech_start = max(self.buffer_start, at - vad.prefix_padding_ms * BYTES_PER_MS)
+        self.speech_item = events.new_id("item")
+        await self.send(events.InputAudioBufferSpeechStarted.build(
+            item_id=self.speech_item, audio_start_ms=self.speech_start // BYTES_PER_MS))  # fmt: skip
+        active = self.active
+        if vad.interrupt_response and active is not None and not active.cancelled:
+            active.reason = "turn_detected"
+            active.cancelled = True
+            active.scope.cancel()
+
+    async def speech_stopped(self, vad: VadSettings) -> None:
+        assert self.speech_start is not None
+        end = self.scanned  # the end of the silence that closed the turn, as the live service reports
+        await self.send(events.InputAudioBufferSpeechStopped.build(
+            item_id=self.speech_item, audio_end_ms=end // BYTES_PER_MS))  # fmt: skip
+        item = await self.commit_audio(self.speech_start, end, self.speech_item)
+        transcribe = self.transcription() is not None
+        if vad.create_response and self.active is None:
+            # The transcription goes out from within the response, after response.created, which
+            # is where the live service's usually lands.
+            self.start_response(events.ResponseParams(), transcribe_item=item if transcribe else None)
+        elif transcribe:
+            await self.transcribe(item)
+
     async def commit(self, event_id: str | None) -> None:
         if len(self.buffer) < SAMPLE_RATE * 2 // 10:
             ms = len(self.buffer) / 48
@@ -333,18 +474,75 @@ class _Connection:
                 event_id=event_id,
             )
             return
-        item_id = events.new_id("item")
+        item_id = self.speech_item if self.speech_start is not None else events.new_id("item")
+        item = await self.commit_audio(self.buffer_start, self.written, item_id)
+        if self.transcription() is not None:
+            await self.transcribe(item)
+
+    async def commit_audio(self, start: int, end: int, item_id: str) -> events.ConversationItem:
+        """Commit the buffered audio from ``start`` to ``end`` as a user message; drop what precedes ``end``."""
+        pcm = bytes(self.buffer[start - self.buffer_start : end - self.buffer_start])
+        del self.buffer[: end - self.buffer_start]
+        self.buffer_start = end
+        self.scanned = max(self.scanned, end)
+        self.speech_start = None
         previous = self.items[-1].id if self.items else None
         await self.send(events.InputAudioBufferCommitted.build(item_id=item_id, previous_item_id=previous))
         stored = events.ConversationItem(
             id=item_id, type="message", status="completed", role="user",
-            content=[events.ContentPart(type="input_audio", audio=events.pcm_to_base64(self.buffer))],
+            content=[events.ContentPart(type="input_audio", audio=events.pcm_to_base64(pcm))],
         )  # fmt: skip
-        self.buffer.clear()
         self.items.append(stored)
         shown = msgspec.structs.replace(stored, content=[events.ContentPart(type="input_audio")])
         await self.send(events.ConversationItemAdded.build(item=shown, previous_item_id=previous))
         await self.send(events.ConversationItemDone.build(item=shown, previous_item_id=previous))
+        return stored
+
+    async def transcribe(self, item: events.ConversationItem, pace: bool = False) -> None:
+        """The input transcription events of a committed user audio item; stores the transcript on it."""
+        config = self.transcription()
+        assert config is not None
+        assert item.id is not None
+        assert item.content
+        pcm = item.content[0].pcm
+        try:
+            transcript = await self.simulator.transcribe(pcm)
+        except Exception as exc:  # the live service reports a failed transcription as an event, too
+            error = events.TranscriptionError(type="transcription_error", code="transcription_failed", message=str(exc))
+            await self.send(events.InputAudioTranscriptionFailed.build(item_id=item.id, content_index=0, error=error))
+            return
+        words = split_words(transcript)
+        model = config.model or "whisper-1"
+        if model != "whisper-1":  # whisper-1 is not a streaming model: it sends only .completed
+            for word in words:
+                await self.send(events.InputAudioTranscriptionDelta.build(item_id=item.id, content_index=0, delta=word))
+                if pace:
+                    await anyio.sleep(self.simulator.delta_delay)
+        seconds = len(pcm) / (BYTES_PER_MS * 1000)
+        usage: events.TranscriptionUsage
+        if model == "whisper-1":
+            usage = events.TranscriptionDurationUsage(seconds=math.ceil(seconds))
+        else:
+            audio_tokens = math.ceil(seconds * 10)
+            usage = events.TranscriptionTokenUsage(
+                input_tokens=audio_tokens, output_tokens=len(words), total_tokens=audio_tokens + len(words),
+                input_token_details=events.TranscriptionTokenDetails(text_tokens=0, audio_tokens=audio_tokens),
+            )  # fmt: skip
+        part = msgspec.structs.replace(item.content[0], transcript=transcript)
+        self.items = [
+            msgspec.structs.replace(it, content=[part, *item.content[1:]]) if it.id == item.id else it
+            for it in self.items
+        ]
+        await self.send(events.InputAudioTranscriptionCompleted.build(
+            item_id=item.id, content_index=0, transcript=transcript, usage=usage))  # fmt: skip
+
+    async def output_audio_clear(self, event_id: str | None) -> None:
+        response_id = self.playing or self.played
+        if response_id is None:
+            await self.error("No audio has been played on this call.", code="invalid_value", event_id=event_id)
+            return
+        self.playing = None  # its playout ends here: no output_audio_buffer.stopped follows
+        await self.send(events.OutputAudioBufferCleared.build(response_id=response_id))
 
     # --- responses --------------------------------------------------------------------------------
 
@@ -357,9 +555,14 @@ class _Connection:
                 event_id=event_id,
             )
             return
+        self.start_response(params)
+
+    def start_response(
+        self, params: events.ResponseParams, transcribe_item: events.ConversationItem | None = None
+    ) -> None:
         assert self.task_group is not None
         self.active = active = _Active(id=events.new_id("resp"))
-        self.task_group.start_soon(self.respond, active, params)
+        self.task_group.start_soon(self.respond, active, params, transcribe_item)
 
     async def response_cancel(self, response_id: str | None, event_id: str | None) -> None:
         active = self.active
@@ -367,12 +570,15 @@ class _Connection:
             await self.error("Cancellation failed: no active response found.", code="response_cancel_not_active",
                              event_id=event_id)  # fmt: skip
             return
+        active.reason = "client_cancelled"
         active.cancelled = True
         active.scope.cancel()  # only stops the responder; the streaming loop checks the flag
 
-    async def respond(self, active: _Active, params: events.ResponseParams) -> None:
+    async def respond(
+        self, active: _Active, params: events.ResponseParams, transcribe_item: events.ConversationItem | None
+    ) -> None:
         try:
-            await _Generation(self, active, params).run()
+            await _Generation(self, active, params, transcribe_item).run()
         except TransportClosed:
             pass
         finally:
@@ -383,10 +589,17 @@ class _Connection:
 class _Generation:
     """One response, from ``response.created`` to ``response.done``."""
 
-    def __init__(self, connection: _Connection, active: _Active, params: events.ResponseParams) -> None:
+    def __init__(
+        self,
+        connection: _Connection,
+        active: _Active,
+        params: events.ResponseParams,
+        transcribe_item: events.ConversationItem | None = None,
+    ) -> None:
         self.connection = connection
         self.active = active
         self.params = params
+        self.transcribe_item = transcribe_item
         self.usage = _Usage()
         self.out_of_band = params.conversation == "none"
         session = connection.session
@@ -430,6 +643,8 @@ class _Generation:
 
     async def run(self) -> None:
         await self.send(events.ResponseCreated.build(response=self.response))
+        if self.transcribe_item is not None:
+            await self.connection.transcribe(self.transcribe_item, pace=True)
         context = list(self.params.input) if self.params.input is not None else list(self.connection.items)
         self.count_input(context)
         reply: Reply | None = None
@@ -487,6 +702,10 @@ class _Generation:
         ids = {"response_id": self.active.id, "item_id": item_id, "output_index": output_index, "content_index": 0}
         empty = events.ContentPart(type="audio", transcript="") if audio else events.ContentPart(type="text", text="")
         await self.send(events.ResponseContentPartAdded.build(**ids, part=empty))
+        call = self.connection.call_id is not None
+        if audio and call and self.connection.playing != self.active.id:
+            self.connection.playing = self.connection.played = self.active.id
+            await self.send(events.OutputAudioBufferStarted.build(response_id=self.active.id))
         words = split_words(text)
         said: list[str] = []
         if audio:
@@ -502,7 +721,8 @@ class _Generation:
                 for word in bucket:
                     said.append(word)
                     await self.send(events.ResponseOutputAudioTranscriptDelta.build(**ids, delta=word))
-                await self.send(events.ResponseOutputAudioDelta.build(**ids, delta=_TONE_B64))
+                if not call:  # on a call the audio goes to the peer, not down this socket
+                    await self.send(events.ResponseOutputAudioDelta.build(**ids, delta=_TONE_B64))
                 sent_chunks += 1
                 await self.pause()
             transcript = "".join(said)
@@ -557,7 +777,7 @@ class _Generation:
         response = msgspec.structs.replace(
             self.response,
             status="cancelled" if cancelled else "completed",
-            status_details=events.ResponseStatus(type="cancelled", reason="client_cancelled") if cancelled else None,
+            status_details=events.ResponseStatus(type="cancelled", reason=self.active.reason) if cancelled else None,
             output=self.output,
             usage=events.Usage(
                 total_tokens=input_tokens + output_tokens,
@@ -584,3 +804,10 @@ class _Generation:
             events.RateLimit(name="requests", limit=5000, remaining=4999, reset_seconds=0.012),
             events.RateLimit(name="tokens", limit=limit, remaining=limit - output_tokens, reset_seconds=0.001),
         ]))  # fmt: skip
+        if self.connection.playing == self.active.id:
+            # Playout is instant here; an interruption by the user's speech clears what is left.
+            self.connection.playing = None
+            if cancelled and self.active.reason == "turn_detected":
+                await self.send(events.OutputAudioBufferCleared.build(response_id=self.active.id))
+            else:
+                await self.send(events.OutputAudioBufferStopped.build(response_id=self.active.id))
