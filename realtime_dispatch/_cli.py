@@ -1,23 +1,29 @@
-"""The ``realtime-dispatch`` command: a demo against the built-in simulator, the simulator
-itself, and replays of recorded sessions."""
+"""The ``realtime-dispatch`` command: run your app, record a session, replay a recording, or
+try the demo against the built-in simulator."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
 import json
 import logging
+import os
+import signal
 import sys
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import anyio
+import anyio.abc
+import msgspec
 
 from . import __version__, events
 from ._app import RealtimeApp, on
 from ._connection import Connection
-from ._endpoints import openai
+from ._endpoints import ConfigError, Endpoint, openai
+from ._reconnect import ConnectionFailed
 
 __all__ = ("DemoApp", "main")
 
@@ -104,41 +110,198 @@ async def _simulate(host: str, port: int) -> None:
         await anyio.sleep_forever()
 
 
+async def _record(app: RealtimeApp, out: Path, url: str | None, model: str, truncate_audio: int | None) -> None:
+    from .testing import Recorder
+
+    if url is not None:
+        recorder = Recorder(_endpoint(app, model, url), out, truncate_audio=truncate_audio)
+        await app.run_async(recorder)
+    else:
+        from .simulator import Simulator
+
+        async with Simulator().serve(host="127.0.0.1", port=0) as base_url:
+            print(f"(recording against the built-in simulator at {base_url})", file=sys.stderr, flush=True)
+            recorder = Recorder(_endpoint(app, model, base_url), out, truncate_audio=truncate_audio)
+            await app.run_async(recorder)
+    print(f"recorded {len(recorder.lines)} lines, {recorder.connections} connection(s), to {out}", file=sys.stderr)
+
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing (an app spec that does not load): usage, then exit 2."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command and return its exit status: 0 done, 1 failed, 2 bad usage or
+    configuration (argparse's own errors raise ``SystemExit(2)``), 128 + the signal number when
+    stopped by Ctrl-C (130) or SIGTERM (143)."""
+    parser, verbs = _parser()
+    args = parser.parse_args(argv)
+    level = args.log_level or ("INFO" if args.verbose else "WARNING")
+    logging.basicConfig(level=getattr(logging, level), format="%(name)s: %(message)s")
+    backend = "trio" if args.trio else "asyncio"
+    try:
+        if args.command == "replay":
+            return _replay(args.file)
+        if args.command == "demo":
+            return _interruptible(backend, _demo, args.url, args.model)
+        if args.command == "simulate":
+            return _interruptible(backend, _simulate, args.host, args.port)
+        if args.command == "run":
+            app = _load_app(args.app)
+            return _interruptible(backend, app.run_async, _endpoint(app, args.model, args.url))
+        if args.command == "record":
+            app = _load_app(args.app) if args.app else DemoApp()
+            return _interruptible(backend, _record, app, args.out, args.url, args.model, args.truncate_audio)
+    except UsageError as exc:
+        verbs[args.command].error(str(exc))  # so a bad spec reads like any argument error: usage, exit 2
+    except ConfigError as exc:
+        print(f"realtime-dispatch {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ConnectionFailed, OSError) as exc:
+        print(f"realtime-dispatch {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    raise AssertionError(f"unhandled command {args.command!r}")  # argparse accepts only the verbs above
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--trio", action="store_true", help="run on trio instead of asyncio")
-    common.add_argument("-v", "--verbose", action="store_true", help="log connection lifecycle (INFO)")
+    logs = common.add_mutually_exclusive_group()
+    logs.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, help="logging level (default WARNING)")
+    logs.add_argument("-v", "--verbose", action="store_true", help="the same as --log-level INFO")
     parser = argparse.ArgumentParser(prog="realtime-dispatch", description=__doc__)
     parser.add_argument("--version", action="version", version=f"realtime-dispatch {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", parents=[common], help="run your RealtimeApp (against OpenAI, OPENAI_API_KEY from the environment)"
+    )
+    run.add_argument("app", metavar="MODULE:APP", help="a RealtimeApp subclass or instance, e.g. myapp:VoiceApp")
+    run.add_argument("--url", help="another endpoint's base URL (e.g. ws://127.0.0.1:8765/v1 for the simulator)")
+    run.add_argument("--model", default="gpt-realtime")
+
+    record = commands.add_parser("record", parents=[common], help="record a session to JSONL (default: the demo)")
+    record.add_argument("out", metavar="OUT.jsonl", type=Path)
+    record.add_argument("app", metavar="MODULE:APP", nargs="?", help="the app to record (default: the demo app)")
+    record.add_argument("--url", help="the endpoint's base URL (default: the built-in simulator)")
+    record.add_argument("--model", default="gpt-realtime")
+    record.add_argument("--truncate-audio", type=int, metavar="N", help="keep only N characters of base64 audio")
+
     demo = commands.add_parser("demo", parents=[common], help="a scripted conversation against the built-in simulator")
     demo.add_argument("--url", help="a real endpoint's base URL instead (e.g. wss://api.openai.com/v1)")
     demo.add_argument("--model", default="gpt-realtime")
+
     simulate = commands.add_parser("simulate", parents=[common], help="run the Realtime simulator as a server")
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8765)
+
     replay = commands.add_parser(
-        "replay", parents=[common], help="print the events of a recorded session (JSONL of server frames)"
+        "replay", parents=[common], help="list the events of a recording (server frames, or a `record` file)"
     )
     replay.add_argument("file", type=Path)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
-    backend = "trio" if args.trio else "asyncio"
+    return parser, {"run": run, "record": record, "demo": demo, "simulate": simulate, "replay": replay}
 
-    if args.command == "demo":
-        anyio.run(_demo, args.url, args.model, backend=backend)
-    elif args.command == "simulate":
-        with suppress(KeyboardInterrupt):
-            anyio.run(_simulate, args.host, args.port, backend=backend)
-    elif args.command == "replay":
-        return _replay(args.file)
-    return 0
+
+def _load_app(spec: str) -> RealtimeApp:
+    """The app ``MODULE:APP`` names: an instance, or a subclass called with no arguments."""
+    module_name, _, name = spec.partition(":")
+    if not module_name or not name:
+        raise UsageError(f"{spec!r} is not MODULE:APP (for example myapp:VoiceApp)")
+    if os.getcwd() not in sys.path:  # as `python -m` does: the app may live in the current directory
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing != module_name and not module_name.startswith(missing + "."):
+            raise  # the app's module exists but imports something missing: show the real error
+        raise UsageError(f"no module named {module_name!r} (looked in the current directory and sys.path)") from None
+    target: Any = module
+    for part in name.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise UsageError(f"module {module_name!r} has no attribute {name!r}") from None
+    if isinstance(target, RealtimeApp):
+        return target
+    if isinstance(target, type) and issubclass(target, RealtimeApp):
+        try:
+            inspect.signature(target).bind()
+        except TypeError:
+            raise UsageError(f"{spec} needs arguments: name an instance instead (app = {name}(...))") from None
+        return target()
+    raise UsageError(f"{spec} is a {type(target).__name__}, not a RealtimeApp subclass or instance")
+
+
+def _endpoint(app: RealtimeApp, model: str, url: str | None) -> Endpoint:
+    return openai(model, base_url=url, beta=app.api == "beta")
+
+
+def _interruptible(backend: str, fn: Callable[..., Awaitable[None]], *args: Any) -> int:
+    """Run ``fn`` until it returns or a SIGINT/SIGTERM stops it (cancelled: it cleans up)."""
+    stopped_by: list[int] = []
+
+    async def run() -> None:
+        try:
+            async with anyio.create_task_group() as task_group:
+                await task_group.start(_stop_on_signal, task_group.cancel_scope, stopped_by)
+                await fn(*args)
+                task_group.cancel_scope.cancel()
+        except BaseExceptionGroup as group:  # the task group wraps fn's error: raise it plainly
+            raise _single(group) from None
+
+    try:
+        anyio.run(run, backend=backend)
+    except KeyboardInterrupt:  # before the signal handler was in place
+        return 128 + signal.SIGINT
+    return 128 + stopped_by[0] if stopped_by else EXIT_OK
+
+
+async def _stop_on_signal(
+    scope: anyio.CancelScope, stopped_by: list[int], *, task_status: anyio.abc.TaskStatus[None]
+) -> None:
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
+            async for received in signals:
+                stopped_by.append(int(received))
+                scope.cancel()
+                return
+    except NotImplementedError:  # no signal support on this platform or loop: Ctrl-C raises instead
+        task_status.started()
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 
 
 def _replay(path: Path) -> int:
+    """List a recording: one line per frame. Exit 1 if a frame does not decode."""
     bad = 0
+    connection = 0
     for number, line in enumerate(path.read_bytes().splitlines(), 1):
         if not line.strip():
+            continue
+        try:
+            record = msgspec.json.decode(line)
+        except msgspec.DecodeError:
+            record = None
+        if isinstance(record, dict) and "dir" in record and "frame" in record:  # a `record` / Recorder line
+            if record["dir"] == "connect":
+                connection += 1
+            connection = record.get("connection", connection)
+            shown, ok = _show_record(record)
+            bad += not ok
+            print(f"{number:5d}  #{connection} {record['dir']:<7} {shown}")
             continue
         try:
             event = events.decode(line)
@@ -147,7 +310,21 @@ def _replay(path: Path) -> int:
             print(f"{number:5d}  DecodeError: {exc}")
             continue
         print(f"{number:5d}  {event.type}")
-    return 1 if bad else 0
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+def _show_record(record: dict[str, Any]) -> tuple[str, bool]:
+    frame = record["frame"]
+    direction = record["dir"]
+    if direction == "connect":
+        return str(frame.get("url", "")), True
+    if direction == "close":
+        return f"{frame.get('code')} {frame.get('reason', '')}".rstrip(), True
+    decode = events.decode if direction == "in" else events.decode_client
+    try:
+        return decode(msgspec.json.encode(frame)).type, True
+    except events.DecodeError as exc:
+        return f"DecodeError: {exc}", False
 
 
 if __name__ == "__main__":

@@ -11,24 +11,27 @@ script (in memory, or over a loopback WebSocket with ``sockets=True``) and fails
 ``ScriptError`` naming what was expected when the app sends something else.
 
 ``faulty(target, drop_after=3)`` wraps any transport or transport factory to drop, close,
-delay or inject frames; ``Recorder(target, path)`` records a session as JSONL (secrets
-scrubbed) and ``replay(path)`` plays its server frames back to an app.
+delay or inject frames; ``Recorder(target, path)`` records a session, reconnects included, as
+JSONL (secrets scrubbed) and ``replay(path)`` plays its server frames back to an app, one
+recorded connection per connection the app opens.
 
 Deterministic time: everything here sleeps with ``anyio.sleep`` and timestamps with
-``anyio.current_time()``, so under trio a ``trio.testing.MockClock(autojump_threshold=0)``
-(``anyio.run(main, backend="trio", backend_options={"clock": MockClock(autojump_threshold=0)})``,
-or the ``anyio_backend`` fixture returning ``("trio", {"clock": ...})``) makes ``delay=`` faults
-and reconnect backoff instant and recordings' ``t`` values reproducible.
+``anyio.current_time()``, so ``virtual_time(backend)`` (trio's ``MockClock`` with autojump, or
+an asyncio ``VirtualTimeLoop``) makes ``delay=`` faults and reconnect backoff take no real time
+and recordings' ``t`` values reproducible, on both backends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import selectors
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import anyio
 import msgspec
@@ -45,14 +48,18 @@ __all__ = (
     "Expectation",
     "FaultPlan",
     "FaultyTransport",
+    "RecordedConnection",
     "Recorder",
-    "Replay",
     "RecordingTransport",
+    "Replay",
     "ReplayTransport",
     "ScriptError",
     "ScriptedServer",
+    "VirtualTime",
+    "VirtualTimeLoop",
     "faulty",
     "replay",
+    "virtual_time",
 )
 
 Frame = bytes | str | events.ServerEvent
@@ -407,23 +414,30 @@ def _scrub(value: Any, truncate_audio: int | None, key: str = "", audio_delta: b
 
 
 class RecordingTransport:
-    """A ``Transport`` that hands every frame, both ways, to a ``Recorder``."""
+    """A ``Transport`` that hands every frame, both ways, to a ``Recorder``.
 
-    def __init__(self, inner: Transport, recorder: Recorder) -> None:
+    ``connection`` is this transport's number in the recording (1 for the first connection).
+    """
+
+    def __init__(self, inner: Transport, recorder: Recorder, connection: int = 1) -> None:
         self.inner = inner
         self.recorder = recorder
+        self.connection = connection
+        self._closed = False
 
     async def send(self, data: bytes) -> None:
-        self.recorder._record("out", data)
+        self.recorder._record("out", data, self.connection)
         await self.inner.send(data)
 
     async def receive(self) -> bytes:
         try:
             data = await self.inner.receive()
         except TransportClosed as closed:
-            self.recorder._write("close", {"code": closed.code, "reason": closed.reason})
+            if not self._closed:  # a reader may ask again after the close: one line is enough
+                self._closed = True
+                self.recorder._write("close", {"code": closed.code, "reason": closed.reason}, self.connection)
             raise
-        self.recorder._record("in", data)
+        self.recorder._record("in", data, self.connection)
         return data
 
     async def aclose(self) -> None:
@@ -431,15 +445,19 @@ class RecordingTransport:
 
 
 class Recorder:
-    """Record a session as JSONL: ``{"dir": "in"|"out", "t": seconds, "frame": {...}}`` per frame.
+    """Record a session as JSONL: ``{"dir": "in"|"out", "connection": n, "t": seconds, "frame": {...}}``
+    per frame.
 
     ``target`` is a transport factory, an ``Endpoint``, a ``ws://`` URL or a ``Transport`` (which
-    can be opened once). The recorder is itself a transport factory: connect the app to it.
-    ``into`` is a file path (truncated now, appended per frame) or a list that gets the lines;
-    ``lines`` always holds them too. Each connection starts with a ``{"dir": "connect"}`` line
-    (with the URL and scrubbed headers of an ``Endpoint``) and a lost connection adds a
-    ``{"dir": "close"}`` line. Secrets are scrubbed: any string starting with ``sk-``, ``ek_`` or
-    ``Bearer ``, credential headers and ``client_secret`` values become ``"<redacted>"``.
+    can be opened once). The recorder is itself a transport factory: connect the app to it, and
+    every reconnect is recorded too. ``into`` is a file path (truncated now, appended per frame)
+    or a list that gets the lines; ``lines`` always holds them too, and ``connections`` counts the
+    connections opened. Each connection starts with a ``{"dir": "connect"}`` line (with the URL
+    and scrubbed headers of an ``Endpoint``), every line carries its connection's number
+    (``"connection"``: 1, 2, ... in the order they were opened) and a connection closed by the
+    server or lost adds a ``{"dir": "close"}`` line with the code.
+    Secrets are scrubbed: any string starting with ``sk-``, ``ek_`` or ``Bearer ``, credential
+    headers and ``client_secret`` values become ``"<redacted>"``.
     ``truncate_audio=N`` keeps the first N characters of base64 audio (``delta`` of audio deltas,
     any ``audio`` field): a replayed delta then no longer decodes to the original audio.
     """
@@ -460,6 +478,7 @@ class Recorder:
         if self.path is not None:
             self.path.write_text("")
         self._start: float | None = None
+        self.connections = 0
 
     async def __call__(self) -> Transport:
         if self._factory is not None:
@@ -471,23 +490,28 @@ class Recorder:
         meta: dict[str, Any] = {}
         if isinstance(self._factory, Endpoint):
             meta = {"url": self._factory.url, "headers": dict(self._factory.headers)}
-        self._write("connect", meta)
-        return RecordingTransport(inner, self)
+        self.connections += 1
+        self._write("connect", meta, self.connections)
+        return RecordingTransport(inner, self, self.connections)
 
-    def _record(self, direction: str, data: bytes) -> None:
+    def _record(self, direction: str, data: bytes, connection: int) -> None:
         try:
             frame = msgspec.json.decode(data)
         except msgspec.DecodeError:
             frame = {"undecodable": data.decode("utf-8", "replace")}
-        self._write(direction, frame)
+        self._write(direction, frame, connection)
 
-    def _write(self, direction: str, frame: Any) -> None:
+    def _write(self, direction: str, frame: Any, connection: int) -> None:
         now = anyio.current_time()
         if self._start is None:
             self._start = now
-        line = msgspec.json.encode(
-            {"dir": direction, "t": round(now - self._start, 6), "frame": _scrub(frame, self.truncate_audio)}
-        ).decode()
+        record = {
+            "dir": direction,
+            "connection": connection,
+            "t": round(now - self._start, 6),
+            "frame": _scrub(frame, self.truncate_audio),
+        }
+        line = msgspec.json.encode(record).decode()
         self.lines.append(line)
         if self._list is not None:
             self._list.append(line)
@@ -524,19 +548,38 @@ class ReplayTransport:
         self._closed = self._closed or TransportClosed(1000, "closed by the client")
 
 
-def replay(source: str | os.PathLike[str] | Iterable[str | Mapping[str, Any]]) -> Replay:
-    """A transport factory playing a recording's ``"in"`` frames in order, then closing with 1000.
+@dataclass
+class RecordedConnection:
+    """One connection of a recording: the server's frames (``frames``, what the app received),
+    the app's frames (``sent``, as recorded: scrubbed) and how it ended (``code``, ``reason``;
+    ``closed`` is False when the recording has no close line for it)."""
 
-    ``source`` is a JSONL file path or its lines (strings or decoded dicts); other lines
-    (``"out"``, ``"connect"``, ``"close"``) are ignored. Each call replays from the start.
-    The returned ``Replay``'s ``transports`` lists the transports handed out (their ``sent``
-    holds what the app sent).
+    frames: list[bytes] = field(default_factory=list)
+    sent: list[bytes] = field(default_factory=list)
+    code: int = 1000
+    reason: str = ""
+    closed: bool = False
+
+
+def replay(source: str | os.PathLike[str] | Iterable[str | Mapping[str, Any]]) -> Replay:
+    """A transport factory that plays a recording back, one recorded connection per call.
+
+    ``source`` is a JSONL file path or its lines (strings or decoded dicts). Connections are
+    told apart by the lines' ``"connection"`` numbers, or, in recordings made before those
+    existed, by their ``{"dir": "connect"}`` lines; lines with neither are one connection. The
+    i-th call of the factory returns a ``ReplayTransport`` delivering connection i's ``"in"``
+    frames, then closing with its recorded close code: an app with a reconnect policy
+    reconnects after a recorded 1006 or 1011 just as it did live, and so replays the whole
+    session. The last connection always ends with 1000, as there is nothing to reconnect to,
+    and a non-last connection without a close line ends with 1006 (it was lost: the app
+    reconnected). A call past the last connection raises ``RuntimeError``.
     """
     if isinstance(source, (str, os.PathLike)):
         lines: Iterable[str | Mapping[str, Any]] = Path(source).read_text(encoding="utf-8").splitlines()
     else:
         lines = source
-    frames: list[bytes] = []
+    connections: dict[int, RecordedConnection] = {}
+    current = 0
     for line in lines:
         if isinstance(line, str):
             if not line.strip():
@@ -544,19 +587,151 @@ def replay(source: str | os.PathLike[str] | Iterable[str | Mapping[str, Any]]) -
             record = msgspec.json.decode(line)
         else:
             record = line
-        if record.get("dir") == "in":
-            frames.append(msgspec.json.encode(record["frame"]))
-    return Replay(frames)
+        direction = record.get("dir")
+        number = record.get("connection")
+        if isinstance(number, int):
+            current = number
+        elif direction == "connect":
+            current += 1
+        recorded = connections.setdefault(max(current, 1), RecordedConnection())
+        if direction == "in":
+            recorded.frames.append(msgspec.json.encode(record["frame"]))
+        elif direction == "out":
+            recorded.sent.append(msgspec.json.encode(record["frame"]))
+        elif direction == "close":
+            close = record.get("frame") or {}
+            recorded.code, recorded.reason = int(close.get("code", 1006)), str(close.get("reason", ""))
+            recorded.closed = True
+    ordered = [connections[n] for n in sorted(connections)]
+    for recorded in ordered[:-1]:
+        if not recorded.closed:
+            recorded.code, recorded.reason = 1006, "lost (no close line in the recording)"
+    return Replay(ordered)
 
 
 class Replay:
-    """The transport factory ``replay`` returns. ``transports`` lists the transports handed out."""
+    """The transport factory ``replay`` returns.
 
-    def __init__(self, frames: Sequence[bytes]) -> None:
-        self.frames = list(frames)
+    ``connections`` lists the recorded connections, ``frames`` all their server frames in order,
+    ``transports`` the transports handed out so far (their ``sent`` holds what the app sent).
+    ``Replay(frames)`` with a plain list of frames is one connection.
+    """
+
+    def __init__(self, connections: Sequence[RecordedConnection] | Sequence[bytes]) -> None:
+        recorded = [c for c in connections if isinstance(c, RecordedConnection)]
+        frames = [c for c in connections if isinstance(c, bytes)]
+        self.connections: list[RecordedConnection] = recorded if recorded else [RecordedConnection(frames=frames)]
+        self.frames = [frame for recorded in self.connections for frame in recorded.frames]
         self.transports: list[ReplayTransport] = []
 
     async def __call__(self) -> Transport:
-        transport = ReplayTransport(self.frames)
+        index = len(self.transports)
+        if index >= len(self.connections):
+            raise RuntimeError(f"replay: the recording has {len(self.connections)} connection(s) and all were replayed")
+        recorded = self.connections[index]
+        last = index == len(self.connections) - 1
+        code, reason = (1000, "") if last else (recorded.code, recorded.reason)
+        transport = ReplayTransport(recorded.frames, code, reason)
         self.transports.append(transport)
         return transport
+
+
+# --- deterministic time -----------------------------------------------------------------------------
+
+
+class _JumpingSelector(selectors.BaseSelector):
+    """A selector that, instead of sleeping until the next timer, moves its loop's clock there.
+
+    asyncio asks the selector to wait ``timeout`` seconds for I/O when every task is blocked and
+    the next timer is that far away: that is the one place where skipping ahead is safe.
+    """
+
+    def __init__(self, inner: selectors.BaseSelector, loop: VirtualTimeLoop) -> None:
+        self.inner = inner
+        self.loop = loop
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self.inner.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self.inner.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self.inner.modify(fileobj, events, data)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        threshold = self.loop.autojump_threshold
+        if threshold is None or (timeout is not None and timeout <= 0):
+            return self.inner.select(timeout)
+        ready = self.inner.select(threshold if timeout is None else min(threshold, timeout))
+        if ready or timeout is None:
+            # No timer to jump to: only I/O (or another thread) can wake the loop, so wait for real.
+            return ready or self.inner.select(None)
+        self.loop.jump(timeout)
+        return []
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
+        return self.inner.get_map()
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An asyncio event loop on a virtual clock, like ``trio.testing.MockClock`` for trio.
+
+    ``time()`` (so ``anyio.current_time()``, ``anyio.sleep``, ``move_on_after``, ``fail_after``
+    and every ``call_later``) starts at 0 and stands still while code runs. With
+    ``autojump_threshold`` seconds (default 0) set, whenever every task has been waiting that long
+    in real time with a timer pending, the clock jumps to the next timer: a 30 s sleep takes no
+    real time. ``None`` turns autojump off; ``jump(seconds)`` moves the clock by hand.
+    """
+
+    def __init__(self, autojump_threshold: float | None = 0.0) -> None:
+        self.autojump_threshold = autojump_threshold
+        self._virtual_now = 0.0
+        super().__init__(_JumpingSelector(selectors.DefaultSelector(), self))
+
+    def time(self) -> float:
+        return self._virtual_now
+
+    def jump(self, seconds: float) -> None:
+        """Move the clock ``seconds`` ahead (timers due by then fire at the next loop iteration)."""
+        if seconds < 0:
+            raise ValueError("time cannot go backwards")
+        self._virtual_now += seconds
+
+
+class VirtualTime(NamedTuple):
+    """A backend name and its anyio options, as ``virtual_time`` returns them. Being a
+    ``(name, options)`` tuple, it is what anyio's ``anyio_backend`` fixture may return."""
+
+    backend: str
+    options: dict[str, Any]
+
+
+def virtual_time(backend: str = "asyncio", *, autojump_threshold: float = 0.0) -> VirtualTime:
+    """anyio backend options that run ``backend`` on a virtual clock that jumps ahead when idle.
+
+    On trio: a fresh ``trio.testing.MockClock(autojump_threshold=...)``. On asyncio: a
+    ``VirtualTimeLoop``. Either way sleeps, timeouts, reconnect backoff and ``delay=`` faults
+    take no real time, and ``anyio.current_time()`` (the recordings' ``t``) is reproducible.
+
+    In a test suite, return it from the ``anyio_backend`` fixture::
+
+        @pytest.fixture(params=["asyncio", "trio"])
+        def anyio_backend(request):
+            return virtual_time(request.param)
+
+    or run with ``anyio.run(main, backend=vt.backend, backend_options=vt.options)``. The clock
+    jumps when every task waits, not knowing about threads or other processes: use in-memory
+    transports (``ScriptedServer.run``, ``memory_pair``) or servers in the same event loop, and a
+    ``autojump_threshold`` of some real milliseconds if something outside the loop must answer.
+    """
+    if backend == "trio":
+        from trio.testing import MockClock
+
+        return VirtualTime("trio", {"clock": MockClock(autojump_threshold=autojump_threshold)})
+    if backend == "asyncio":
+        return VirtualTime("asyncio", {"loop_factory": partial(VirtualTimeLoop, autojump_threshold)})
+    raise ValueError(f"unknown backend {backend!r}: give 'asyncio' or 'trio'")

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import io
+import json
+import re
+import signal
+import socket
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
 
-from realtime_dispatch import openai
+from realtime_dispatch import events, openai
 from realtime_dispatch._cli import DemoApp, main
 from realtime_dispatch.simulator import Simulator
+from realtime_dispatch.testing import replay
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDED = ROOT / "tests" / "data" / "recorded"
@@ -64,3 +71,262 @@ def test_version() -> None:
         [sys.executable, "-m", "realtime_dispatch", "--version"], capture_output=True, text=True, check=True
     )
     assert result.stdout.startswith("realtime-dispatch ")
+
+
+# --- run, record, logging, Ctrl-C ------------------------------------------------------------------
+
+APP_SOURCE = """
+from realtime_dispatch import Connection, RealtimeApp, events, on
+
+
+class Hello(RealtimeApp):
+    session = events.Session(type="realtime", instructions="from the cli test")
+    stay = False
+
+    async def on_connect(self, connection: Connection) -> None:
+        print("connected", flush=True)
+
+    @on("session.updated")
+    async def updated(self, event: events.SessionUpdated, conn: Connection) -> None:
+        print("updated:", event.session.instructions, flush=True)
+        if not self.stay:
+            await conn.close()
+
+    async def on_shutdown(self) -> None:
+        print("shutdown", flush=True)
+
+
+class Stays(Hello):
+    stay = True
+
+
+class NeedsArgs(Hello):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+
+
+app = Hello()
+not_an_app = 42
+"""
+
+
+@pytest.fixture
+def app_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The name of an importable module holding the apps of APP_SOURCE (unique: no stale sys.modules)."""
+    name = f"cli_app_{uuid.uuid4().hex}"
+    (tmp_path / f"{name}.py").write_text(APP_SOURCE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    return name
+
+
+@pytest.fixture(scope="module")
+def simulator_url() -> Iterator[str]:
+    """A simulator served by ``realtime-dispatch simulate`` in a subprocess (main() runs its own loop)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "realtime_dispatch", "simulate", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"(ws://\S+/v1)/realtime", line)
+        assert match, line + (process.stderr.read() if process.stderr else "")
+        yield match.group(1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("attribute", ["Hello", "app"], ids=["class", "instance"])
+def test_run_runs_an_app_class_or_instance(
+    app_module: str, simulator_url: str, attribute: str, backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["run", f"{app_module}:{attribute}", "--url", simulator_url] + (["--trio"] if backend == "trio" else [])
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines() == ["connected", "updated: from the cli test", "shutdown"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("no_colon", "'no_colon' is not MODULE:APP"),
+        ("{module}:", "is not MODULE:APP"),
+        ("cli_no_such_module_here:App", "no module named 'cli_no_such_module_here'"),
+        ("{module}:Missing", "has no attribute 'Missing'"),
+        ("{module}:not_an_app", "is a int, not a RealtimeApp subclass or instance"),
+        ("{module}:NeedsArgs", "needs arguments: name an instance instead"),
+    ],
+)
+def test_run_with_a_bad_app_spec_prints_usage_and_exits_2(
+    app_module: str, spec: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", spec.format(module=app_module), "--url", "ws://127.0.0.1:9/v1"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: realtime-dispatch run ")
+    assert message in err
+
+
+def test_run_shows_the_real_error_when_the_app_module_fails_to_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"cli_broken_{uuid.uuid4().hex}"
+    (tmp_path / f"{name}.py").write_text("import cli_dependency_that_is_not_installed\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="cli_dependency_that_is_not_installed"):
+        main(["run", f"{name}:App"])
+
+
+def test_run_without_an_api_key_fails_before_connecting(
+    app_module: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_WEBSOCKET_BASE_URL", raising=False)
+    assert main(["run", f"{app_module}:Hello"]) == 2
+    captured = capsys.readouterr()
+    assert "realtime-dispatch run: error: no OpenAI API key" in captured.err
+    assert "OPENAI_API_KEY" in captured.err
+    assert captured.out == ""  # the app never started
+
+
+def test_run_against_a_closed_port_fails_with_1(app_module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert main(["run", f"{app_module}:Hello", "--url", f"ws://127.0.0.1:{port}/v1"]) == 1
+    assert "realtime-dispatch run: " in capsys.readouterr().err
+
+
+def test_argument_errors_give_usage_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (["run"], ["frobnicate"], ["demo", "--log-level", "chatty"], ["demo", "-v", "--log-level", "INFO"]):
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+        assert exited.value.code == 2, args
+        assert "usage: realtime-dispatch" in capsys.readouterr().err
+
+
+def test_record_captures_the_demo_and_replays_to_the_same_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "demo.jsonl"
+    assert main(["record", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "recording against the built-in simulator" in captured.err
+    assert "12:34" in captured.out
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines[0]["dir"] == "connect"
+    assert {line["connection"] for line in lines} == {1}
+    assert f"recorded {len(lines)} lines, 1 connection(s)" in captured.err
+
+    replayed = io.StringIO()
+    anyio.run(DemoApp(out=replayed).run_async, replay(out))
+    assert replayed.getvalue() == captured.out
+
+
+def test_record_a_module_app_against_a_url(
+    app_module: str, simulator_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "hello.jsonl"
+    assert main(["record", str(out), f"{app_module}:Hello", "--url", simulator_url, "--trio"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["connected", "updated: from the cli test", "shutdown"]
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines[0]["frame"]["url"] == f"{simulator_url}/realtime?model=gpt-realtime"
+    assert [line["frame"]["type"] for line in lines if line["dir"] == "out"] == ["session.update"]
+    assert [line["frame"]["type"] for line in lines if line["dir"] == "in"][:2] == [
+        "session.created",
+        "session.updated",
+    ]
+
+
+def test_replay_lists_a_recorded_session_by_connection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    created = events.encode(events.SessionCreated.build(session=events.Session(type="realtime"))).decode()
+    update = events.encode(events.SessionUpdate(session=events.Session(type="realtime"))).decode()
+    recording = tmp_path / "two.jsonl"
+    recording.write_text(
+        "\n".join(
+            [
+                '{"dir":"connect","connection":1,"t":0,"frame":{"url":"ws://127.0.0.1/v1/realtime"}}',
+                f'{{"dir":"out","connection":1,"t":0,"frame":{update}}}',
+                f'{{"dir":"in","connection":1,"t":0,"frame":{created}}}',
+                '{"dir":"close","connection":1,"t":0,"frame":{"code":1006,"reason":"lost"}}',
+                '{"dir":"connect","connection":2,"t":1,"frame":{}}',
+                '{"dir":"in","connection":2,"t":1,"frame":{"type":"session.created","session":"not a session"}}',
+            ]
+        )
+    )
+    assert main(["replay", str(recording)]) == 1  # the last frame does not decode
+    rows = [line.split(None, 3) for line in capsys.readouterr().out.splitlines()]
+    assert rows[:5] == [
+        ["1", "#1", "connect", "ws://127.0.0.1/v1/realtime"],
+        ["2", "#1", "out", "session.update"],
+        ["3", "#1", "in", "session.created"],
+        ["4", "#1", "close", "1006 lost"],
+        ["5", "#2", "connect"],
+    ]
+    assert rows[5][:3] == ["6", "#2", "in"]
+    assert rows[5][3].startswith("DecodeError")
+
+
+@pytest.mark.parametrize("flag", [["--log-level", "info"], ["-v"]], ids=["log-level", "v"])
+def test_log_level_info_shows_the_connection_lifecycle(flag: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "realtime_dispatch", "demo", *flag], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "realtime_dispatch.app: connected to" in result.stderr
+
+
+def test_default_log_level_is_quiet() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "realtime_dispatch", "demo"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def wait_for_line(process: subprocess.Popen[str], expected: str) -> str:
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert expected in line, line + (process.stderr.read() if process.stderr else "")
+    return line
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_ctrl_c_stops_simulate_cleanly_with_130(backend: str) -> None:
+    args = [sys.executable, "-m", "realtime_dispatch", "simulate", "--port", "0"]
+    process = subprocess.Popen(
+        args + (["--trio"] if backend == "trio" else []), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for_line(process, "Realtime simulator listening at ws://127.0.0.1:")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_ctrl_c_closes_a_running_app_then_exits_130(app_module: str, simulator_url: str, backend: str) -> None:
+    args = [sys.executable, "-m", "realtime_dispatch", "run", f"{app_module}:Stays", "--url", simulator_url]
+    process = subprocess.Popen(
+        args + (["--trio"] if backend == "trio" else []), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for_line(process, "connected")
+    wait_for_line(process, "updated: from the cli test")
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert out == "shutdown\n"  # on_shutdown ran: the app closed its connection and stopped
+    assert "Traceback" not in err
+
+
+def test_every_verb_is_documented() -> None:
+    text = (ROOT / "docs" / "cli.md").read_text()
+    verbs = ["run", "record", "demo", "simulate", "replay"]
+    assert [verb for verb in verbs if f"## `realtime-dispatch {verb}" not in text] == []
+    assert "--log-level" in text
+    assert "130" in text

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import anyio
 import anyio.abc
 import pytest
 
-from realtime_dispatch import Connection, Endpoint, RealtimeApp, Reconnect, events, on
+from realtime_dispatch import Connection, Endpoint, RealtimeApp, Reconnect, events, on, testing
 from realtime_dispatch.simulator import Simulator
-from realtime_dispatch.testing import FaultPlan, Recorder, ScriptedServer, ScriptError, faulty, replay
+from realtime_dispatch.testing import (
+    FaultPlan,
+    Recorder,
+    ScriptedServer,
+    ScriptError,
+    VirtualTimeLoop,
+    faulty,
+    replay,
+    virtual_time,
+)
 from realtime_dispatch.transports import MemoryServer, MemoryTransport, memory_pair
 
 pytestmark = pytest.mark.anyio
@@ -326,6 +338,7 @@ async def test_recorder_into_a_list_and_replay_from_lines() -> None:
         await app.run_async(Recorder(client, lines, truncate_audio=4))
     frames = [json.loads(line) for line in lines]
     assert [f["dir"] for f in frames] == ["connect", "in", "in", "in", "close"]
+    assert {f["connection"] for f in frames} == {1}
     assert frames[2]["frame"] == {**audio, "delta": "AAAA", "api_key": "<redacted>"}
     assert frames[3]["frame"]["delta"] == "<redacted>"
     assert frames[4]["frame"] == {"code": 1000, "reason": ""}
@@ -334,3 +347,206 @@ async def test_recorder_into_a_list_and_replay_from_lines() -> None:
     with anyio.fail_after(10):
         await again.run_async(replay(lines))
     assert again.log == ["connect", "session.created", "audio", "text <redacted>"]
+
+
+async def test_a_session_recorded_across_a_reconnect_replays_as_two_connections(tmp_path: Path) -> None:
+    path = tmp_path / "reconnect.jsonl"
+    recorded = ChatApp(chatty=True)
+    endpoint = SimulatedEndpoint("ws://simulator/v1/realtime")
+    # The recorder sits outside faulty(): it records what the app saw, the drop included.
+    recorder = Recorder(faulty(endpoint, plans=[FaultPlan(drop_after=2), FaultPlan()]), path)
+    async with anyio.create_task_group() as task_group:
+        SimulatedEndpoint.task_group = task_group
+        with anyio.fail_after(10):
+            async with recorded.connect(recorder):
+                await recorded.responded.wait()
+        task_group.cancel_scope.cancel()
+    assert recorded.connects == 2
+    assert recorded.log[:4] == ["connect", "session.created", "session.updated", "connect"]
+    assert recorded.log[-1] == "done"
+
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["connection"] for line in lines if line["dir"] == "connect"] == [1, 2]
+    assert [line["connection"] for line in lines] == sorted(line["connection"] for line in lines)
+    closes = [(line["connection"], line["frame"]["code"]) for line in lines if line["dir"] == "close"]
+    assert closes[0] == (1, 1006)
+    assert recorder.connections == 2
+
+    factory = replay(path)
+    assert [len(c.frames) for c in factory.connections] == [2, sum(1 for x in lines if x["dir"] == "in") - 2]
+    assert factory.connections[0].code == 1006
+    replayed = ChatApp(chatty=True)
+    with anyio.fail_after(10):
+        await replayed.run_async(factory)
+    assert replayed.log == recorded.log
+    assert replayed.connects == 2
+    assert len(factory.transports) == 2
+    for transport, connection in zip(factory.transports, factory.connections, strict=True):
+        assert [json.loads(frame)["type"] for frame in transport.sent] == [
+            json.loads(frame)["type"] for frame in connection.sent
+        ]
+    with pytest.raises(RuntimeError, match="2 connection"):
+        await factory()
+
+
+def test_replay_splits_recordings_without_connection_numbers_at_connect_lines() -> None:
+    created = json.loads(events.encode(events.SessionCreated.build(session=SESSION)))
+    delta = json.loads(events.encode(text_delta("a")))
+    old = [
+        {"dir": "connect", "t": 0, "frame": {}},
+        {"dir": "in", "t": 0, "frame": created},
+        {"dir": "close", "t": 0, "frame": {"code": 1011, "reason": "server error"}},
+        {"dir": "connect", "t": 0, "frame": {}},
+        {"dir": "in", "t": 0, "frame": created},
+        {"dir": "connect", "t": 0, "frame": {}},  # no close line: the app reconnected, so it was lost
+        {"dir": "in", "t": 0, "frame": delta},
+        {"dir": "close", "t": 0, "frame": {"code": 1011, "reason": "server error"}},
+    ]
+    factory = replay(json.dumps(line) for line in old)
+    assert [(c.code, c.reason) for c in factory.connections] == [
+        (1011, "server error"),
+        (1006, "lost (no close line in the recording)"),
+        (1011, "server error"),
+    ]
+    assert [len(c.frames) for c in factory.connections] == [1, 1, 1]
+    assert factory.frames == [json.dumps(x["frame"], separators=(",", ":")).encode() for x in old if x["dir"] == "in"]
+
+    only_frames = replay([{"dir": "in", "frame": delta}, {"dir": "in", "frame": delta}])
+    assert len(only_frames.connections) == 1
+    assert len(only_frames.connections[0].frames) == 2
+
+
+async def test_replay_ends_each_connection_with_its_recorded_code_and_the_last_with_1000() -> None:
+    created = json.loads(events.encode(events.SessionCreated.build(session=SESSION)))
+    lines = [
+        {"dir": "connect", "connection": 1, "frame": {}},
+        {"dir": "in", "connection": 1, "frame": created},
+        {"dir": "close", "connection": 1, "frame": {"code": 1011, "reason": "boom"}},
+        {"dir": "connect", "connection": 2, "frame": {}},
+        {"dir": "in", "connection": 2, "frame": json.loads(events.encode(text_delta("x")))},
+        {"dir": "close", "connection": 2, "frame": {"code": 1006, "reason": ""}},
+    ]
+    app = QuietApp()
+    factory = replay(lines)
+    # Had the last connection ended with its recorded 1006, the app would try to reconnect past
+    # the recording's end and fail with ConnectionFailed instead of returning.
+    with anyio.fail_after(10):
+        await app.run_async(factory)
+    assert app.log == ["connect", "session.created", "connect", "text x"]
+    assert len(factory.transports) == 2
+
+
+# --- deterministic time -----------------------------------------------------------------------------
+
+
+class SlowReconnectApp(QuietApp):
+    reconnect = Reconnect(initial_delay=30, max_delay=30, jitter=0, max_attempts=1)
+
+
+async def reconnect_after_30s() -> float:
+    """Virtual seconds a script with one server error (and so one 30 s backoff) takes."""
+    server = ScriptedServer()
+    server.on_connect(events.SessionCreated.build(session=SESSION))
+    server.expect("response.create").then_close(1011, "server error")
+    server.expect("response.create")
+    app = SlowReconnectApp()
+    start = anyio.current_time()
+    async with server.run(app) as conn:
+        await conn.send(events.ResponseCreate())
+        with anyio.fail_after(100):  # virtual seconds: it fires only if the backoff was not respected
+            while app.connects < 2:  # noqa: ASYNC110
+                await anyio.sleep(0.5)
+        await conn.send(events.ResponseCreate())
+        await server.wait_done(timeout=100)
+    assert server.connections == 2
+    return anyio.current_time() - start
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_virtual_time_makes_a_30s_reconnect_backoff_instant(backend: str) -> None:
+    clock = virtual_time(backend)
+    started = time.monotonic()
+    elapsed = anyio.run(reconnect_after_30s, backend=clock.backend, backend_options=clock.options)
+    assert 30 <= elapsed < 32
+    assert time.monotonic() - started < 5  # in real time: no sleeping through the backoff
+
+
+class TestVirtualTimeFixture:
+    """The documented pytest set-up: ``anyio_backend`` returning ``virtual_time(...)``."""
+
+    @pytest.fixture(params=["asyncio", "trio"])
+    def anyio_backend(self, request: pytest.FixtureRequest) -> testing.VirtualTime:
+        return virtual_time(request.param)
+
+    async def test_sleeps_and_timeouts_take_no_real_time(self) -> None:
+        started = time.monotonic()
+        assert anyio.current_time() < 1
+        await anyio.sleep(3600)
+        with anyio.move_on_after(60) as scope:
+            await anyio.sleep_forever()
+        assert scope.cancelled_caught
+        assert 3660 <= anyio.current_time() < 3661
+        assert time.monotonic() - started < 5
+
+    async def test_recording_timestamps_are_reproducible(self) -> None:
+        client, server = memory_pair()
+        for text in "abc":
+            await server.send_event(text_delta(text))
+        await server.close(1000)
+        recorder = Recorder(faulty(client, delay=0.5), [])
+        app = QuietApp()
+        await app.run_async(recorder)
+        assert app.log == ["connect", "text a", "text b", "text c"]
+        lines = [json.loads(line) for line in recorder.lines]
+        assert [(line["dir"], line["t"]) for line in lines] == [
+            ("connect", 0.0),
+            ("in", 0.5),
+            ("in", 1.0),
+            ("in", 1.5),
+            ("close", 2.0),
+        ]
+
+
+def test_virtual_time_loop_without_autojump_moves_only_when_told() -> None:
+    loop = VirtualTimeLoop(autojump_threshold=None)
+    try:
+        assert loop.time() == 0.0
+        loop.jump(2.5)
+        assert loop.time() == 2.5
+        fired: list[float] = []
+        loop.call_later(1.0, lambda: fired.append(loop.time()))
+        loop.call_soon(loop.jump, 1.0)
+        loop.call_later(1.0, loop.stop)
+        loop.run_forever()
+        assert fired == [3.5]
+        with pytest.raises(ValueError, match="backwards"):
+            loop.jump(-1)
+    finally:
+        loop.close()
+
+
+def test_virtual_time_rejects_an_unknown_backend() -> None:
+    with pytest.raises(ValueError, match="unknown backend 'curio'"):
+        virtual_time("curio")
+
+
+# --- the module itself ------------------------------------------------------------------------------
+
+
+def test_importing_the_kit_into_a_test_module_collects_no_tests(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_uses_kit.py").write_text("from realtime_dispatch.testing import *  # noqa: F403\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 5, result.stdout + result.stderr  # 5: no tests collected
+    assert "no tests collected" in result.stdout
+
+
+def test_every_public_name_is_documented() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "testing.md").read_text()
+    assert [name for name in testing.__all__ if f"`{name}" not in text] == []
