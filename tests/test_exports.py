@@ -12,6 +12,7 @@ PUBLIC = [
     "realtime_dispatch.transports",
     "realtime_dispatch.simulator",
     "realtime_dispatch.testing",
+    "realtime_dispatch.audio",
 ]
 
 
