@@ -20,12 +20,14 @@ from ._endpoints import ConfigError as ConfigError
 from ._endpoints import Endpoint as Endpoint
 from ._endpoints import azure as azure
 from ._endpoints import openai as openai
+from ._metrics import Metrics as Metrics
 from ._playback import Playback as Playback
 from ._reconnect import ConnectionFailed as ConnectionFailed
 from ._reconnect import Reconnect as Reconnect
 from ._replies import ServerError as ServerError
 from ._router import Router as Router
 from ._sequencer import ResponseInProgress as ResponseInProgress
+from ._state import Conversation as Conversation
 from ._tools import ToolCall as ToolCall
 from ._tools import ToolError as ToolError
 from ._tools import ToolTimeout as ToolTimeout
@@ -38,10 +40,12 @@ __version__ = "0.1.0.dev0"
 __all__ = (
     "ConfigError",
     "Connection",
+    "Conversation",
     "ConnectionFailed",
     "Endpoint",
     "DecodeError",
     "HandlerTimeout",
+    "Metrics",
     "NotConnected",
     "Playback",
     "RealtimeApp",

@@ -23,6 +23,7 @@ from ._playback import Playback
 from ._reconnect import RECOVERABLE_CLOSE_CODES, ConnectionFailed, Reconnect
 from ._router import Api, Router, _Spec, api_hint, check_exception_types, check_options, resolve_keys
 from ._sequencer import SequencerPolicy
+from ._state import Conversation
 from ._tools import ToolInterruption, ToolRunner, ToolSpec, tool_options, tool_spec
 from ._trace import FrameTap, TappedTransport
 from .events import ClientEvent, ServerEvent, Session, SessionUpdate
@@ -102,6 +103,9 @@ class RealtimeApp:
     ``barge_in``: when the user starts speaking (``input_audio_buffer.speech_started``), call
     ``on_barge_in`` (stop your audio output there), cancel the response if the session's turn
     detection does not, and truncate the playing item to what ``playback`` says was heard.
+    ``track_conversation``: keep ``conversation`` (a ``Conversation``) up to date: the items in
+    server order with their text, transcripts and tool calls, responses and usage (at most
+    ``max_history_items`` items; audio not kept).
     ``collect_metrics``: count events, sends, errors, reconnects, usage, handler time and the
     voice latencies into ``metrics`` (off by default: it costs a little on every event).
     """
@@ -122,6 +126,7 @@ class RealtimeApp:
     tool_interruption: ToolInterruption = "cancel"
     barge_in: bool = False
     collect_metrics: bool = False
+    track_conversation: bool = False
 
     _handler_names: ClassVar[tuple[str, ...]] = ()
     _tool_specs: ClassVar[dict[str, ToolSpec]] = {}
@@ -181,6 +186,8 @@ class RealtimeApp:
         self._inbound: list[InboundMiddleware] = []
         self._outbound: list[OutboundMiddleware] = []
         self._taps: list[FrameTap] = []
+        self.conversation = Conversation(max_items=self.max_history_items)
+        """The conversation so far, kept while ``track_conversation`` is on (see ``Conversation``)."""
         self.metrics = Metrics()
         """Counters and latencies, fed while ``collect_metrics`` is on (see ``Metrics``)."""
         self._connection: Connection | None = None
@@ -341,6 +348,9 @@ class RealtimeApp:
                     connection._dispatcher = dispatcher
                     if self.barge_in:
                         self._watch_playback(dispatcher)
+                    if self.track_conversation:
+                        for name in Conversation.EVENT_TYPES:
+                            dispatcher.add_observer(name, self.conversation.observe)
                     tools = {spec.name: spec for spec in self.router.walk_tools()}
                     if tools:
                         runner = ToolRunner(

@@ -31,10 +31,12 @@ def test_top_level_names_are_the_deliberate_surface() -> None:
     assert set(realtime_dispatch.__all__) == {
         "ConfigError",
         "Connection",
+        "Conversation",
         "ConnectionFailed",
         "DecodeError",
         "Endpoint",
         "HandlerTimeout",
+        "Metrics",
         "NotConnected",
         "Playback",
         "RealtimeApp",
