@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
-from realtime_dispatch import Connection, RealtimeApp, events
+from realtime_dispatch import Connection, RealtimeApp, events, on, openai
 from realtime_dispatch._playback import Cut, Playback
 from realtime_dispatch.transports import MemoryServer, WebSocketTransport, memory_pair, serve_websocket
 
@@ -270,4 +270,52 @@ async def test_a_sideband_call_clears_the_servers_output_instead_of_truncating()
             with anyio.fail_after(5):
                 await got_clear.wait()
     assert [type(e) for e in received] == [events.ResponseCancel, events.OutputAudioBufferClear]
+    assert app.stopped == 1
+
+
+async def test_barge_in_end_to_end_against_the_simulators_vad() -> None:
+    """The assistant speaks; the app reports 200 ms played; the user talks over it: the simulator's VAD
+    sends speech_started, the app truncates at 200 ms, and the simulator confirms the truncation."""
+    import math
+    import struct
+
+    from realtime_dispatch.audio import send_audio
+    from realtime_dispatch.simulator import Simulator
+
+    truncated: list[events.ConversationItemTruncated] = []
+    audio_done = anyio.Event()
+    confirmed = anyio.Event()
+
+    class Voice(Player):
+        session = events.Session(type="realtime", output_modalities=["audio"])
+
+        @on("response.output_audio.done")
+        def spoken(self, event: events.ResponseOutputAudioDone) -> None:
+            self.item_id = event.item_id
+            audio_done.set()
+
+        @on("conversation.item.truncated")
+        def cut(self, event: events.ConversationItemTruncated) -> None:
+            truncated.append(event)
+            confirmed.set()
+
+    samples = 24 * 400
+    speech = struct.pack(
+        f"<{samples}h", *(round(8000 * math.sin(2 * math.pi * 440 * n / 24000)) for n in range(samples))
+    )
+    app = Voice()
+    async with (
+        Simulator().serve(host="127.0.0.1", port=0) as base_url,
+        app.connect(openai("gpt-realtime", base_url=base_url)) as conn,
+    ):
+        await conn.create_item(events.ConversationItem.message("user", "Tell me a long story"))
+        await conn.create_response()
+        with anyio.fail_after(5):
+            await audio_done.wait()
+        assert app.playback.received_ms(app.item_id) > 200
+        app.playback.played(app.item_id, ms=200)
+        await send_audio(conn, speech, realtime=False)
+        with anyio.fail_after(5):
+            await confirmed.wait()
+    assert [(t.item_id, t.audio_end_ms) for t in truncated] == [(app.item_id, 200)]
     assert app.stopped == 1
