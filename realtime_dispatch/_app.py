@@ -192,6 +192,7 @@ class RealtimeApp:
         """Counters and latencies, fed while ``collect_metrics`` is on (see ``Metrics``)."""
         self._connection: Connection | None = None
         self._sideband = False
+        self._tool_runner: ToolRunner | None = None
         self.playback = Playback()
         """Report what your audio output has played here (see ``Playback``); read by barge-in."""
         self._finished: anyio.Event | None = None
@@ -361,6 +362,7 @@ class RealtimeApp:
                             timeout=self.tool_timeout,
                             interruption=self.tool_interruption,
                         )
+                        self._tool_runner = runner
                         dispatcher.add_observer("response.output_item.done", runner.on_output_item_done)
                         dispatcher.add_observer("response.done", runner.on_response_done)
                     self._connection = connection
@@ -384,6 +386,7 @@ class RealtimeApp:
                     await self.on_shutdown()
         finally:
             self._connection = None
+            self._tool_runner = None
             self._finished = None
             self._running = False
             self.router._frozen = False
@@ -443,6 +446,8 @@ class RealtimeApp:
                 replay += dispatcher.history.take_replay()
             await connection._attach(transport, replay)
             dispatcher.connected_now()
+            if self._tool_runner is not None:
+                self._tool_runner.new_connection()
             self.metrics.connects += self.collect_metrics
             if connection.closing:
                 return TransportClosed(1000, "closed by the client")

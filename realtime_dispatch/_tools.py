@@ -250,6 +250,7 @@ class _Batch:
     answered: int = 0
     done: bool = False
     follow_up: bool = True
+    stale: bool = False  # made on a connection that is gone: its server session cannot take the outputs
 
 
 class ToolRunner:
@@ -303,6 +304,16 @@ class ToolRunner:
         if not batch.pending:
             self._finish(event.response.id or "", batch)
 
+    def new_connection(self) -> None:
+        """A new server session: the calls of the old one cannot be answered on it. Cancel them."""
+        for batch in self._batches.values():
+            batch.stale = True
+            for scope in batch.pending.values():
+                scope.cancel()
+        if self._batches:
+            logger.warning("reconnected: %d tool call(s) of the lost session cancelled", self.running)
+        self._batches.clear()
+
     async def _run(
         self, spec: ToolSpec | None, call: ToolCall, event: ServerEvent, batch: _Batch, scope: anyio.CancelScope
     ) -> None:
@@ -310,13 +321,15 @@ class ToolRunner:
         try:
             with scope:
                 output = await self._output(spec, call, event)
+            if batch.stale:
+                return
             if scope.cancelled_caught:
                 output = _error_output("cancelled: the user interrupted the response")
             await self._connection.create_item(ConversationItem.function_call_output(call.call_id, output or ""))
             batch.answered += 1
         finally:
-            del batch.pending[call.call_id]
-            if batch.done and not batch.pending and call.response_id is not None:
+            batch.pending.pop(call.call_id, None)
+            if batch.done and not batch.pending and not batch.stale and call.response_id is not None:
                 self._finish(call.response_id, batch)
 
     async def _output(self, spec: ToolSpec | None, call: ToolCall, event: ServerEvent) -> str:

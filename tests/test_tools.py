@@ -628,3 +628,47 @@ async def test_a_tool_round_trip_against_the_simulator() -> None:
         with anyio.fail_after(5):
             await answered.wait()
     assert app.texts == ["Tool get_time returned: 12:34"]
+
+
+async def test_calls_of_a_lost_connection_are_cancelled_and_not_answered_on_the_next() -> None:
+    from realtime_dispatch import Reconnect
+    from realtime_dispatch.transports import MemoryTransport
+
+    class Agent(Interruptible):
+        reconnect = Reconnect(initial_delay=0.01)
+
+    servers: list[MemoryServer] = []
+    clients: list[MemoryTransport] = []
+    opened = [anyio.Event(), anyio.Event()]
+
+    async def factory() -> MemoryTransport:
+        client, server = memory_pair()
+        servers.append(server)
+        clients.append(client)
+        opened[len(servers) - 1].set()
+        return client
+
+    app = Agent()
+    try:
+        async with app.connect(factory):
+            await opened[0].wait()
+            first = servers[0]
+            await next_sent(first)
+            await first.send_event(response(events.ResponseCreated))
+            await first.send_event(call_item("book", "{}", "c1"))
+            with anyio.fail_after(5):
+                await app.started.wait()
+            await first.close(1006, "lost")
+            with anyio.fail_after(5):
+                await opened[1].wait()
+            second = servers[1]
+            assert isinstance(await next_sent(second), events.SessionUpdate)
+            with anyio.move_on_after(0.1):
+                extra = await second.receive_event()
+                pytest.fail(f"the new session does not know call c1, but the app sent {extra}")
+    finally:
+        for server in servers:
+            await server.close()
+        for client in clients:
+            await client.aclose()
+    assert app.outcome == ["cancelled"]
