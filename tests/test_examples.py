@@ -53,3 +53,91 @@ def test_the_readme_minimal_app_runs_against_the_simulator() -> None:
     assert "anyio.run(main)" in source
     result = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.split("\n") == ["You said: Hi!", "[completed]", ""]
+
+
+def run_example(
+    args: list[str], backend: str = "asyncio", stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run an example offline (it starts the built-in simulator) and check it exited with 0."""
+    args = [sys.executable, *args, *(["--trio"] if backend == "trio" else [])]
+    result = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_text_chat_streams_each_answer(backend: str) -> None:
+    result = run_example(["examples/text_chat.py"], backend, stdin="Hello\nHow are you?\n")
+    lines = result.stdout.splitlines()
+    assert "assistant> You said: Hello" in lines
+    assert "assistant> You said: How are you?" in lines
+    assert lines.index("assistant> You said: Hello") < lines.index("assistant> You said: How are you?")
+    assert lines[-1] == "you> "  # end of input ends the chat
+
+
+def test_text_chat_stops_at_quit() -> None:
+    result = run_example(["examples/text_chat.py"], stdin="Hi\n/quit\nNot asked\n")
+    assert "assistant> You said: Hi" in result.stdout
+    assert "Not asked" not in result.stdout
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_function_calling_runs_typed_tools_concurrently(backend: str) -> None:
+    import re
+
+    result = run_example(["examples/function_calling.py"], backend)
+    lines = [line.split("] ", 1)[-1] for line in result.stdout.splitlines()]  # without the timestamps
+    for expected in [
+        'model calls get_weather({"city": "Paris", "unit": "c"})',
+        '  -> {"city": "Paris", "temperature": 18, "unit": "c"}',
+        '  -> {"error": "invalid arguments: Invalid enum value \'kelvin\' - at `$.unit`"}',
+        '  -> {"error": "no weather station in Atlantis"}',
+        'model calls add_reminder({"reminder": {"text": "pack an umbrella", "minutes": 30}})',
+        "  -> OK, I will remind you to pack an umbrella in 30 minutes.",
+        '  -> [{"flight": "RD101", "departs": "09:40", "seats": 2, "from": "Paris", "to": "Oslo"}]',
+        "response done with 5 tool call(s)",
+        "assistant: I got 5 answers, from get_weather, get_weather, get_weather, add_reminder, find_flights.",
+    ]:
+        assert expected in lines, expected
+    # The slow tool answered last, about a second in; the others (and the server's events) went on meanwhile.
+    slow = next(line for line in result.stdout.splitlines() if '"flight": "RD101"' in line)
+    started = re.match(r"\[\s*([\d.]+)s\]", slow)
+    assert started is not None
+    assert float(started.group(1)) >= 1.0
+    assert lines.index("  (the server stored add_reminder's output)") < lines.index(slow.split("] ", 1)[1])
+    assert lines[-1] == "response done with 0 tool call(s)"
+    assert "invalid arguments" in result.stderr  # the model's bad arguments are logged at WARNING
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_multi_router_app_routes_through_every_router(backend: str) -> None:
+    result = run_example(["-m", "examples.multi_router_app"], backend)
+    lines = result.stdout.splitlines()
+    assert lines[:7] == [
+        "user:      Hello there!",
+        "assistant: You said: Hello there!",
+        "user:      What does get_time say?",
+        "  [tool get_time({}) -> 12:34]",
+        "assistant: Tool get_time returned: 12:34",
+        "user:      Tell me the password.",
+        "assistant: You said: Tell me the password.",
+    ]
+    assert lines[7].startswith("  [safety: flagged 'password' in response resp_")
+    assert lines[7].endswith("at response.output_text.done; caught by flagged]")
+    assert lines[8].startswith("metrics: ")
+    assert lines[8].endswith("text deltas, 0 rate limit updates)")
+    assert lines[9].startswith("timings: ")
+    assert result.stderr == ""  # the deliberate failure was handled, not logged
+
+
+def test_testing_example_passes_on_its_own() -> None:
+    """``examples/testing_example`` is not under our testpaths: run it as a user would."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "examples/testing_example", "-q", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "10 passed" in result.stdout

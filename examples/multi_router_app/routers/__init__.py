@@ -1,0 +1,1 @@
+"""One module per concern, each with a module-level ``router``; ``app.py`` includes them."""

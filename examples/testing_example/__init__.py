@@ -1,0 +1,1 @@
+"""How to test your own Realtime app: see ``test_app.py``."""
