@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._dispatch import matcher
 from ._middleware import Middleware, compose
 from ._replies import ServerError, reply_matcher
 from ._sequencer import ResponseSequencer, SequencerPolicy
@@ -40,9 +41,9 @@ from .events import (
 from .transports import Transport, TransportClosed
 
 if TYPE_CHECKING:
-    from ._dispatch import Dispatcher
+    from ._dispatch import Dispatcher, Waiter
 
-__all__ = ("Connection", "NotConnected", "OutboundMiddleware", "SendTimeout")
+__all__ = ("Connection", "Expected", "NotConnected", "OutboundMiddleware", "SendTimeout")
 
 logger = logging.getLogger("realtime_dispatch.connection")
 
@@ -67,6 +68,27 @@ class _Pending:
         self.event = event
         self.done = anyio.Event()
         self.error: BaseException | None = None
+
+
+class Expected:
+    """An event being watched for (``Connection.expect``)."""
+
+    def __init__(self, dispatcher: Dispatcher, waiter: Waiter) -> None:
+        self._dispatcher = dispatcher
+        self._waiter = waiter
+
+    @property
+    def event(self) -> ServerEvent | None:
+        """The matching event once it has arrived, else None."""
+        return self._waiter.event
+
+    async def wait(self, timeout: float | None = None) -> ServerEvent:
+        """The matching event (at once if it already arrived); ``TimeoutError`` after ``timeout`` s."""
+        return await self._dispatcher.wait(self._waiter, timeout)
+
+    def cancel(self) -> None:
+        """Stop watching."""
+        self._dispatcher.discard(self._waiter)
 
 
 class Connection:
@@ -353,6 +375,20 @@ class Connection:
         if self._dispatcher is None:
             raise RuntimeError("wait_for() needs a running app; with a bare Connection, iterate over it")
         return await self._dispatcher.wait_for(key, predicate, timeout)
+
+    def expect(self, key: str | type[ServerEvent], predicate: Callable[[Any], object] | None = None) -> Expected:
+        """Start watching for the next event matching ``key`` (and ``predicate``) now, before
+        sending what causes it, so a fast answer cannot slip by; ``await expected.wait()`` later::
+
+            done = conn.expect("response.done")
+            await conn.create_response()
+            event = await done.wait(timeout=30)
+
+        Registering is allowed anywhere; waiting, like ``wait_for``, not from an inline handler.
+        """
+        if self._dispatcher is None:
+            raise RuntimeError("expect() needs a running app; with a bare Connection, iterate over it")
+        return Expected(self._dispatcher, self._dispatcher.expect(matcher(key, predicate), check=False))
 
     def __aiter__(self) -> AsyncIterator[ServerEvent]:
         if self._dispatcher is not None:

@@ -355,8 +355,8 @@ class Dispatcher:
         try:
             await fn(*args)
         except Exception as exc:
-            if self._connection.closing:  # the app is stopping: a send that can no longer go out is no news
-                logger.debug("%s abandoned at shutdown: %r", name, exc)
+            if self._connection.closing:  # the app is stopping: it cannot go out any more
+                logger.info("%s abandoned: the connection was closed (%r)", name, exc)
             else:
                 await self.report(exc, None, None)
         finally:
@@ -401,30 +401,25 @@ class Dispatcher:
     async def wait_for(
         self, key: str | type[ServerEvent], predicate: Callable[[Any], object] | None, timeout: float | None
     ) -> ServerEvent:
-        key = normalise_key(key)
+        return await self.wait(self.expect(matcher(key, predicate)), timeout)
 
-        def match(event: ServerEvent) -> object:
-            if key == UNKNOWN_KEY:
-                if not isinstance(event, UnknownEvent):
-                    return False
-            elif not matches(key, event.type):
-                return False
-            return predicate is None or predicate(event)
-
-        return await self.wait(self.expect(match), timeout)
-
-    def expect(self, match: Callable[[ServerEvent], object]) -> Waiter:
+    def expect(self, match: Callable[[ServerEvent], object], *, check: bool = True) -> Waiter:
         """Start watching for an event now; ``wait`` for it later (after sending a request)."""
+        if check:
+            self.check_not_loop()
+        waiter = Waiter(match, anyio.Event())
+        self._waiters.append(waiter)
+        return waiter
+
+    def check_not_loop(self) -> None:
         if self._loop_task is not None and anyio.get_current_task().id == self._loop_task:
             raise RuntimeError(
                 "waiting for an event from an inline handler would block the receive loop that delivers it; "
                 "register the handler with background=True"
             )
-        waiter = Waiter(match, anyio.Event())
-        self._waiters.append(waiter)
-        return waiter
 
     async def wait(self, waiter: Waiter, timeout: float | None) -> ServerEvent:
+        self.check_not_loop()
         try:
             with anyio.fail_after(timeout):
                 await waiter.done.wait()
@@ -489,6 +484,21 @@ class Dispatcher:
                             return candidate
             node = node.parent
         return None
+
+
+def matcher(key: str | type[ServerEvent], predicate: Callable[[Any], object] | None) -> Callable[[ServerEvent], object]:
+    """A match function for a routing key (checked now) and an optional predicate."""
+    key = normalise_key(key)
+
+    def match(event: ServerEvent) -> object:
+        if key == UNKNOWN_KEY:
+            if not isinstance(event, UnknownEvent):
+                return False
+        elif not matches(key, event.type):
+            return False
+        return predicate is None or predicate(event)
+
+    return match
 
 
 class HandlerTimeout(TimeoutError):

@@ -60,6 +60,10 @@ class ResponseSequencer:
             if self.active is not None and event.response.id in (self.active, None):
                 self.active = None
                 self._release()
+            elif self.active is None and self._requested and event.response.conversation_id is not None:
+                # Done without a created we saw (a server, or a test script, that skipped it): ours all the same.
+                self._requested = None
+                self._release()
         elif isinstance(event, ErrorEvent) and self._requested and event.error.event_id == self._requested:
             self._requested = None  # refused: the slot is free again
             self._release()

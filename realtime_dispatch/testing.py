@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import anyio
+import anyio.lowlevel
 import msgspec
 
 from . import events
@@ -536,6 +537,9 @@ class ReplayTransport:
         self.sent.append(data)
 
     async def receive(self) -> bytes:
+        # A pass through the event loop per frame, as frames arriving over a socket would give: tools and
+        # background handlers run between recorded frames instead of only after the last one.
+        await anyio.lowlevel.checkpoint()
         if self._closed is not None:
             raise self._closed
         if self._index >= len(self._frames):

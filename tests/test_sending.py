@@ -204,6 +204,58 @@ async def test_a_refused_create_frees_the_slot() -> None:
         assert (await server.receive_event()).type == "response.create"
 
 
+async def test_a_done_without_a_created_frees_the_slot_of_our_create() -> None:
+    async with running(RealtimeApp()) as (conn, server), anyio.create_task_group() as tg:
+        await conn.create_response()
+        await server.receive_event()
+        done = events.ResponseDone.build(response=events.Response(id="resp_1", conversation_id="conv_1"))
+        await server.send_event(done)  # a scripted server that skips response.created
+        tg.start_soon(conn.create_response)
+        with anyio.fail_after(2):
+            assert (await server.receive_event()).type == "response.create"
+
+
+async def test_expect_catches_an_answer_that_arrives_before_the_wait() -> None:
+    async with running(RealtimeApp()) as (conn, server):
+        expected = conn.expect("response.done", lambda event: event.response.id == "resp_2")
+        await server.send_event(finished("resp_1"))
+        await server.send_event(finished("resp_2"))
+        await anyio.sleep(0.05)  # both handled before anyone waits
+        assert expected.event is not None
+        event = await expected.wait(timeout=1)
+        assert isinstance(event, events.ResponseDone)
+        assert event.response.id == "resp_2"
+        never = conn.expect(events.ResponseCreated)
+        with pytest.raises(TimeoutError):
+            await never.wait(timeout=0.05)
+        cancelled = conn.expect("response.*")
+        cancelled.cancel()
+        await server.send_event(finished("resp_3"))
+        await anyio.sleep(0.05)
+        assert cancelled.event is None
+        with pytest.raises(ValueError, match="unknown event type"):
+            conn.expect("response.dnoe")
+
+
+async def test_expect_may_register_in_an_inline_handler_but_not_wait_there() -> None:
+    seen: list[object] = []
+
+    class App(RealtimeApp):
+        @on("response.created")
+        async def created(self, conn: Connection) -> None:
+            expected = conn.expect("response.done")
+            try:
+                await expected.wait(timeout=1)
+            except RuntimeError as exc:
+                seen.append(exc)
+
+    async with running(App()) as (_conn, server):
+        await server.send_event(created("resp_1"))
+        await anyio.sleep(0.05)
+    assert len(seen) == 1
+    assert "background=True" in str(seen[0])
+
+
 async def test_out_of_band_responses_are_not_held() -> None:
     async with running(RealtimeApp()) as (conn, server):
         await conn.create_response()

@@ -672,3 +672,41 @@ async def test_calls_of_a_lost_connection_are_cancelled_and_not_answered_on_the_
         for client in clients:
             await client.aclose()
     assert app.outcome == ["cancelled"]
+
+
+async def test_a_recorded_tool_turn_replays_with_the_tool_output() -> None:
+    from realtime_dispatch.simulator import Simulator
+    from realtime_dispatch.testing import Recorder, replay
+
+    class Clock(RealtimeApp):
+        session = events.Session(type="realtime", output_modalities=["text"])
+        answers = 0
+
+        @tool
+        async def get_time(self) -> str:
+            return "12:34"
+
+        async def on_connect(self, connection: Connection) -> None:
+            if self.answers == 0:
+                await connection.create_item(events.ConversationItem.message("user", "get_time please"))
+                await connection.create_response()
+
+        @on("response.done")
+        async def done(self, event: events.ResponseDone, conn: Connection) -> None:
+            if not any(item.type == "function_call" for item in event.response.output or []):
+                self.answers += 1
+                await conn.close()
+
+    lines: list[str] = []
+    async with Simulator().serve(host="127.0.0.1", port=0) as base_url:
+        with anyio.fail_after(5):
+            await Clock().run_async(Recorder(openai("gpt-realtime", base_url=base_url), lines))
+    recorded = [json.loads(line) for line in lines]
+    assert any(line["dir"] == "out" and line["frame"].get("item", {}).get("output") == "12:34" for line in recorded)
+
+    played = replay(recorded)
+    with anyio.fail_after(5):
+        await Clock().run_async(played)
+    sent = [json.loads(frame) for frame in played.transports[0].sent]
+    outputs = [frame["item"].get("output") for frame in sent if frame["type"] == "conversation.item.create"]
+    assert "12:34" in outputs  # the tool ran between the recorded frames, as it did live
