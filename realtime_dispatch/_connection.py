@@ -7,7 +7,7 @@ import logging
 import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 import anyio
 
@@ -70,21 +70,24 @@ class _Pending:
         self.error: BaseException | None = None
 
 
-class Expected:
-    """An event being watched for (``Connection.expect``)."""
+_E = TypeVar("_E", bound=ServerEvent)
+
+
+class Expected(Generic[_E]):
+    """An event being watched for (``Connection.expect``); typed by the class it was given."""
 
     def __init__(self, dispatcher: Dispatcher, waiter: Waiter) -> None:
         self._dispatcher = dispatcher
         self._waiter = waiter
 
     @property
-    def event(self) -> ServerEvent | None:
+    def event(self) -> _E | None:
         """The matching event once it has arrived, else None."""
-        return self._waiter.event
+        return cast("_E | None", self._waiter.event)
 
-    async def wait(self, timeout: float | None = None) -> ServerEvent:
+    async def wait(self, timeout: float | None = None) -> _E:
         """The matching event (at once if it already arrived); ``TimeoutError`` after ``timeout`` s."""
-        return await self._dispatcher.wait(self._waiter, timeout)
+        return cast("_E", await self._dispatcher.wait(self._waiter, timeout))
 
     def cancel(self) -> None:
         """Stop watching."""
@@ -359,6 +362,14 @@ class Connection:
 
     # --- receiving ----------------------------------------------------------------------------
 
+    @overload
+    async def wait_for(
+        self, key: type[_E], predicate: Callable[[_E], object] | None = None, *, timeout: float | None = None
+    ) -> _E: ...
+    @overload
+    async def wait_for(
+        self, key: str, predicate: Callable[[Any], object] | None = None, *, timeout: float | None = None
+    ) -> ServerEvent: ...
     async def wait_for(
         self,
         key: str | type[ServerEvent],
@@ -376,7 +387,11 @@ class Connection:
             raise RuntimeError("wait_for() needs a running app; with a bare Connection, iterate over it")
         return await self._dispatcher.wait_for(key, predicate, timeout)
 
-    def expect(self, key: str | type[ServerEvent], predicate: Callable[[Any], object] | None = None) -> Expected:
+    @overload
+    def expect(self, key: type[_E], predicate: Callable[[_E], object] | None = None) -> Expected[_E]: ...
+    @overload
+    def expect(self, key: str, predicate: Callable[[Any], object] | None = None) -> Expected[ServerEvent]: ...
+    def expect(self, key: str | type[ServerEvent], predicate: Callable[[Any], object] | None = None) -> Expected[Any]:
         """Start watching for the next event matching ``key`` (and ``predicate``) now, before
         sending what causes it, so a fast answer cannot slip by; ``await expected.wait()`` later::
 

@@ -165,7 +165,9 @@ class Dispatcher:
         self._observers[name] = at + 1
 
     def connected_now(self) -> None:
-        """A (new) connection is up: its recycle clock starts."""
+        """A (new) connection is up: its recycle clock starts. Called from the task that runs
+        ``on_connect`` and then the receive loop: waiting for an event there would never end."""
+        self._loop_task = anyio.get_current_task().id
         if self._recycle_after is not None:
             self._recycle_at = anyio.current_time() + self._recycle_after
 
@@ -414,8 +416,8 @@ class Dispatcher:
     def check_not_loop(self) -> None:
         if self._loop_task is not None and anyio.get_current_task().id == self._loop_task:
             raise RuntimeError(
-                "waiting for an event from an inline handler would block the receive loop that delivers it; "
-                "register the handler with background=True"
+                "waiting for an event from an inline handler (or on_connect) would block the receive loop that "
+                "delivers it; register the handler with background=True, or start a task for it"
             )
 
     async def wait(self, waiter: Waiter, timeout: float | None) -> ServerEvent:
@@ -454,6 +456,12 @@ class Dispatcher:
             else:
                 self._metrics.handler_errors += 1
         error_handler = self._find_error_handler(exc, handler.router if handler else self._root)
+        if error_handler is None and handler is None:
+            # A bad frame or a middleware failure belongs to no router: any router's handler for it will do.
+            for router in self._root.walk():
+                error_handler = self._find_error_handler(exc, router, up=False)
+                if error_handler is not None:
+                    break
         if error_handler is None:
             _log_unhandled_exception(exc, event, handler)
             return
@@ -470,7 +478,7 @@ class Dispatcher:
                 handler.name if handler else "the receive loop",
             )
 
-    def _find_error_handler(self, exc: Exception, router: Router | None) -> ErrorHandler | None:
+    def _find_error_handler(self, exc: Exception, router: Router | None, *, up: bool = True) -> ErrorHandler | None:
         classes = type(exc).__mro__
         if isinstance(exc, DecodeError):
             # A bad frame is not a handler bug: only handlers that ask for DecodeError get it.
@@ -482,7 +490,7 @@ class Dispatcher:
                     for candidate in node.error_handlers:
                         if cls in candidate.exc_types:
                             return candidate
-            node = node.parent
+            node = node.parent if up else None
         return None
 
 

@@ -10,7 +10,6 @@ reports as played, and works out the ``conversation.item.truncate`` to send.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from .events import ServerEvent, Session, TurnDetection
 
 __all__ = ("Cut", "Playback")
 
-logger = logging.getLogger("realtime_dispatch.playback")
 
 _MAX_ITEMS = 64  # audio items remembered: a barge-in only ever concerns the last few
 _BYTES_PER_MS = {

@@ -230,7 +230,9 @@ class Router:
     def on_error(self, *exc_types: type[BaseException]) -> Callable[[_F], _F]:
         """Decorate a function to handle exceptions of these classes (default: Exception)
         raised by this router's handlers and its sub-routers'. The nearest router wins;
-        within one router, the first matching registration.
+        within one router, the most specific exception class (then the first registered).
+        Errors that belong to no handler (frames that do not decode, middleware failures) go
+        to the root's handlers first, then to any router's, in dispatch order.
         """
 
         def decorator(fn: _F) -> _F:

@@ -8,7 +8,6 @@ responses (``conversation: "none"``) run in parallel and are not held.
 
 from __future__ import annotations
 
-import logging
 from typing import Literal
 
 import anyio
@@ -17,7 +16,6 @@ from .events import ErrorEvent, ResponseCreate, ResponseCreated, ResponseDone, S
 
 __all__ = ("ResponseInProgress", "ResponseSequencer", "SequencerPolicy")
 
-logger = logging.getLogger("realtime_dispatch.connection")
 
 SequencerPolicy = Literal["wait", "reject", "off"]
 

@@ -26,6 +26,7 @@ FrameTap = Callable[[Literal["in", "out"], bytes], None]
 _AUDIO_FIELDS = frozenset({"audio", "delta"})  # base64 audio in audio events
 _SECRET_FIELDS = frozenset({"client_secret", "authorization", "api_key", "value"})
 _LONG = 120
+_NESTED = 400
 
 
 def describe(event: ServerEvent | ClientEvent) -> str:
@@ -46,10 +47,30 @@ def _show(name: str, value: Any, audio_event: bool) -> str:
         return f"<{len(value) // 4 * 3} bytes of audio>"
     if isinstance(value, str):
         return repr(value if len(value) <= _LONG else value[:_LONG] + "...")
-    if isinstance(value, msgspec.Struct):
-        return f"{type(value).__name__}(...)"
+    if isinstance(value, (msgspec.Struct, list, dict)):
+        text = msgspec.json.encode(_scrub(msgspec.to_builtins(value))).decode()
+        return text if len(text) <= _NESTED else text[:_NESTED] + "..."
     text = repr(value)
     return text if len(text) <= _LONG else text[:_LONG] + "..."
+
+
+def _scrub(value: Any) -> Any:
+    """Nested values with audio replaced by its size and secrets redacted."""
+    if isinstance(value, dict):
+        shown = {}
+        for key, item in value.items():
+            if key in _SECRET_FIELDS and isinstance(item, str):
+                shown[key] = "<redacted>"
+            elif key == "audio" and isinstance(item, str):
+                shown[key] = f"<{len(item) // 4 * 3} bytes of audio>"
+            else:
+                shown[key] = _scrub(item)
+        return shown
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    if isinstance(value, str) and len(value) > _LONG:
+        return value[:_LONG] + "..."
+    return value
 
 
 async def trace_inbound(event: ServerEvent, call_next: Callable[[ServerEvent], Awaitable[None]]) -> None:

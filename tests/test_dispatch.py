@@ -1080,3 +1080,34 @@ async def test_one_watchdog_thread_serves_every_running_session() -> None:
         for client, server in pairs:
             await client.aclose()
             await server.close()
+
+
+async def test_a_decode_error_handler_on_an_included_router_gets_bad_frames() -> None:
+    reports: list[str] = []
+    frames = Router("frames")
+
+    @frames.on_error(DecodeError)
+    def bad_frame(exc: DecodeError) -> None:
+        reports.append(str(exc))
+
+    app = RealtimeApp()
+    app.include_router(Router("first"))
+    app.include_router(frames)
+    await feed(app, b"{not json", delta())
+    assert len(reports) == 1
+
+
+async def test_waiting_for_an_event_in_on_connect_fails_at_once_instead_of_hanging() -> None:
+    seen: list[BaseException] = []
+
+    class App(RealtimeApp):
+        async def on_connect(self, connection: Connection) -> None:
+            try:
+                await connection.wait_for("session.created", timeout=5)
+            except RuntimeError as exc:
+                seen.append(exc)
+
+    with anyio.fail_after(2):
+        await feed(App())
+    assert len(seen) == 1
+    assert "on_connect" in str(seen[0])

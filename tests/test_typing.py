@@ -93,6 +93,15 @@ class App(RealtimeApp):
 
 app = App()
 app.include_router(router)
+
+
+async def waiting(conn: Connection) -> None:
+    done = await conn.wait_for(events.ResponseDone, lambda e: e.response.status == "completed")
+    assert_type(done, events.ResponseDone)
+    assert_type(await conn.wait_for("response.done"), events.ServerEvent)
+    expected = conn.expect(events.ResponseCreated)
+    assert_type(await expected.wait(1), events.ResponseCreated)
+    assert_type(expected.event, events.ResponseCreated | None)
 """
 
 BAD = """
