@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
-import json
 import logging
+import math
 import os
 import signal
 import sys
+from array import array
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,67 +25,157 @@ from ._app import RealtimeApp, on
 from ._connection import Connection
 from ._endpoints import ConfigError, Endpoint, openai
 from ._reconnect import ConnectionFailed
+from ._tools import tool
+from .audio import duration_ms, send_audio
 
 __all__ = ("DemoApp", "main")
 
-QUESTIONS = ("Hello! Who are you?", "What time is it? Use get_time.", "Thanks, goodbye.")
+QUESTIONS = ("Hello! Who are you?", "What time is it? Use get_time.")
+VOICE_MS = 1500  # the audio turn: a tone this long, then silence, so server VAD ends the turn
+SILENCE_MS = 300
 
-TOOLS = [
-    events.Tool(
-        type="function",
-        name="get_time",
-        description="The current time, as HH:MM.",
-        parameters={"type": "object", "properties": {}, "additionalProperties": False},
+
+def _voice(ms: int = VOICE_MS, silence_ms: int = SILENCE_MS) -> bytes:
+    """``ms`` of a 220 Hz tone (about -16 dBFS: loud enough for the simulator's VAD), then ``silence_ms`` of
+    silence; PCM16 24 kHz mono."""
+    count = 24 * ms
+    samples = array("h", (round(5000 * math.sin(2 * math.pi * 220 * n / 24000)) for n in range(count)))
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return samples.tobytes() + bytes(48 * silence_ms)
+
+
+def _session(vad: bool) -> events.Session:
+    """Text answers unless asked otherwise, transcribed user audio, server VAD that commits the user's turn
+    without answering it (the demo asks for a spoken answer itself), or no VAD: commit by hand."""
+    detection = events.TurnDetection(type="server_vad", create_response=False) if vad else None
+    return events.Session(
+        type="realtime",
+        instructions="Answer briefly.",
+        output_modalities=["text"],
+        audio=events.SessionAudio(
+            input=events.AudioInput(
+                transcription=events.AudioTranscription(model="gpt-4o-mini-transcribe"), turn_detection=detection
+            )
+        ),
     )
-]
 
 
 class DemoApp(RealtimeApp):
-    """A scripted text conversation: asks each question, streams each answer, runs a tool."""
+    """A scripted conversation: text questions (one makes the model call a tool), then an audio turn.
 
-    session = events.Session(type="realtime", instructions="Answer briefly.", output_modalities=["text"], tools=TOOLS)
+    Text questions get text answers, streamed. The audio turn sends a generated tone; with ``vad`` (the
+    default) the server's voice activity detection commits it, else (a real endpoint, whose VAD would not take
+    a tone for speech) it is committed by hand. Either way the committed turn is transcribed, and answered with
+    audio and its transcript.
+    """
 
-    def __init__(self, questions: Sequence[str] = QUESTIONS, *, out: TextIO | None = None) -> None:
+    session = _session(vad=True)
+
+    def __init__(
+        self, questions: Sequence[str] = QUESTIONS, *, out: TextIO | None = None, voice: bool = True, vad: bool = True
+    ) -> None:
         super().__init__()
         self.questions = list(questions)
         self.asked = 0
+        self.voice = voice  # end with an audio turn
+        self.spoken = self.speaking = False
         self.out = out or sys.stdout
+        self.vad = vad
+        self.session = _session(vad)
+        self.tools_called: dict[str, str] = {}  # call_id -> tool name
+        self.line_open = False  # an answer is being printed
+        self.held: list[str] = []  # lines that arrived mid-answer, printed after it
+        self.audio_bytes = 0
 
     def say(self, text: str, end: str = "\n") -> None:
         print(text, end=end, file=self.out, flush=True)
 
+    def note(self, line: str) -> None:
+        """Print a whole line, after the answer being streamed if there is one."""
+        if self.line_open:
+            self.held.append(line)
+        else:
+            self.say(line)
+
     async def on_connect(self, connection: Connection) -> None:
-        await self.ask(connection)
+        await self.next_turn(connection)
+        await self.speak(connection)  # no questions: the audio turn comes first
 
-    async def ask(self, conn: Connection) -> None:
-        question = self.questions[self.asked]
-        self.asked += 1
-        self.say(f"you:       {question}")
-        await conn.create_item(events.ConversationItem.message("user", question))
-        await conn.create_response()
-        self.say("assistant: ", end="")
-
-    @on("response.output_text.delta")
-    def stream(self, event: events.ResponseOutputTextDelta) -> None:
-        self.say(event.delta, end="")
-
-    @on("response.function_call_arguments.done")
-    async def run_tool(self, event: events.ResponseFunctionCallArgumentsDone, conn: Connection) -> None:
-        self.say(f"[tool {event.name}({event.arguments})]", end=" ")
-        output = "12:34" if event.name == "get_time" else json.dumps({"error": f"unknown tool {event.name}"})
-        await conn.create_item(events.ConversationItem.function_call_output(event.call_id, output))
-
-    @on("response.done")
-    async def next_turn(self, event: events.ResponseDone, conn: Connection) -> None:
-        calls = [item for item in event.response.output or [] if item.type == "function_call"]
-        if calls:
-            await conn.create_response()  # the tool output is in: let the model answer with it
-            return
-        self.say("")
+    async def next_turn(self, conn: Connection) -> None:
         if self.asked < len(self.questions):
-            await self.ask(conn)
+            question = self.questions[self.asked]
+            self.asked += 1
+            self.say(f"you:       {question}")
+            await conn.create_item(events.ConversationItem.message("user", question))
+            await conn.create_response(events.ResponseParams(output_modalities=["text"]))
+        elif self.voice and not self.spoken:
+            self.spoken = self.speaking = True  # speak() sends the audio, in the background
+            self.say(f"you:       [voice: {VOICE_MS / 1000:.1f} s of a generated tone]")
         else:
             await conn.close()
+
+    @on("response.done", background=True)
+    async def speak(self, conn: Connection) -> None:
+        """Send the audio turn, off the receive loop (inline handlers run first: next_turn has set the flag)."""
+        if self.speaking:
+            self.speaking = False
+            # As fast as the socket takes it: the simulator's VAD counts audio time, not wall-clock time.
+            await send_audio(conn, _voice(), realtime=False, commit=not self.vad)
+
+    @tool
+    async def get_time(self) -> str:
+        """The current time, as HH:MM."""
+        return "12:34"  # a fixed time, so the demo's output is always the same
+
+    # --- the user's voice ---------------------------------------------------------------------------
+
+    @on("input_audio_buffer.committed")
+    async def answer_aloud(self, conn: Connection) -> None:
+        await conn.create_response(events.ResponseParams(output_modalities=["audio"]))
+
+    @on("conversation.item.input_audio_transcription.completed")
+    def heard(self, event: events.InputAudioTranscriptionCompleted) -> None:
+        self.note(f"           transcribed: {event.transcript}")
+
+    # --- the assistant's answers --------------------------------------------------------------------
+
+    @on("response.output_item.added", when=lambda e: e.item.type == "message")
+    def answer_started(self) -> None:
+        self.say("assistant: ", end="")
+        self.line_open = True
+        self.audio_bytes = 0
+
+    @on("response.output_text.delta", "response.output_audio_transcript.delta")
+    def stream(self, event: events.ResponseOutputTextDelta | events.ResponseOutputAudioTranscriptDelta) -> None:
+        self.say(event.delta, end="")
+
+    @on("response.output_audio.delta")
+    def count_audio(self, event: events.ResponseOutputAudioDelta) -> None:
+        self.audio_bytes += len(event.pcm)  # a real app would play event.pcm here
+
+    @on("response.output_item.done", when=lambda e: e.item.type == "message")
+    def answer_done(self) -> None:
+        self.say(f"  [audio: {duration_ms(self.audio_bytes) / 1000:.1f} s]" if self.audio_bytes else "")
+        self.line_open = False
+        for line in self.held:
+            self.say(line)
+        self.held.clear()
+
+    @on("response.output_item.done", when=lambda e: e.item.type == "function_call")
+    def tool_called(self, event: events.ResponseOutputItemDone) -> None:
+        self.tools_called[event.item.call_id or ""] = event.item.name or "?"
+
+    @on("conversation.item.done", when=lambda e: e.item.type == "function_call_output")
+    def tool_answered(self, event: events.ConversationItemDone) -> None:
+        # The @tool ran and its output went back; the app then asks for the answer that uses it.
+        self.note(f"           [tool {self.tools_called.get(event.item.call_id or '', '?')}() -> {event.item.output}]")
+
+    @on("response.done")
+    async def turn_done(self, event: events.ResponseDone, conn: Connection) -> None:
+        if any(item.type == "function_call" for item in event.response.output or []):
+            return  # the app runs the tool, then asks for a response with its output
+        await self.next_turn(conn)
 
     @on("error")
     def server_error(self, event: events.ErrorEvent) -> None:
@@ -93,7 +184,8 @@ class DemoApp(RealtimeApp):
 
 async def _demo(url: str | None, model: str) -> None:
     if url:
-        await DemoApp().run_async(openai(model, base_url=url))
+        # A real server's VAD would not take the generated tone for speech: commit the audio turn by hand.
+        await DemoApp(vad=False).run_async(openai(model, base_url=url))
         return
     from .simulator import Simulator
 

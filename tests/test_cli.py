@@ -29,11 +29,20 @@ RECORDED = ROOT / "tests" / "data" / "recorded"
 def test_demo_runs_offline_against_the_built_in_simulator(backend: str) -> None:
     args = [sys.executable, "-m", "realtime_dispatch", "demo"] + (["--trio"] if backend == "trio" else [])
     result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=True)
-    assert "built-in simulator" in result.stdout
-    assert "you:       Hello! Who are you?" in result.stdout
-    assert "[tool get_time({})]" in result.stdout
-    assert "12:34" in result.stdout
-    assert result.stdout.count("you: ") == 3
+    lines = result.stdout.splitlines()
+    assert "built-in simulator" in lines[0]
+    # A text turn, a tool call, an audio turn (server VAD commits it, it is transcribed and answered aloud).
+    assert lines[1:] == [
+        "you:       Hello! Who are you?",
+        "assistant: You said: Hello! Who are you?",
+        "you:       What time is it? Use get_time.",
+        "           [tool get_time() -> 12:34]",
+        "assistant: Tool get_time returned: 12:34",
+        "you:       [voice: 1.5 s of a generated tone]",
+        "           transcribed: (1.7 s of audio)",
+        "assistant: You said: (1.7 s of audio)  [audio: 1.6 s]",
+    ]
+    assert result.stderr == ""
 
 
 @pytest.mark.anyio
@@ -47,6 +56,21 @@ async def test_demo_app_asks_every_question_and_closes() -> None:
     assert "you:       one" in text
     assert "you:       two" in text
     assert app.asked == 2
+    assert text.splitlines()[-1] == "assistant: You said: (1.7 s of audio)  [audio: 1.6 s]"  # the audio turn
+
+
+@pytest.mark.anyio
+async def test_demo_app_without_vad_commits_the_audio_turn_itself() -> None:
+    out = io.StringIO()
+    app = DemoApp([], out=out, vad=False)  # what `demo --url` does: a real VAD would not take a tone for speech
+    async with Simulator().serve(host="127.0.0.1", port=0) as base_url:
+        with anyio.fail_after(20):
+            await app.run_async(openai("gpt-realtime", base_url=base_url))
+    assert out.getvalue().splitlines() == [
+        "you:       [voice: 1.5 s of a generated tone]",
+        "           transcribed: (1.8 s of audio)",  # the whole buffer: tone and silence
+        "assistant: You said: (1.8 s of audio)  [audio: 1.6 s]",
+    ]
 
 
 def test_replay_lists_the_events_of_a_recording(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,152 @@
+"""The audio examples (a WAV file as the user's voice, live transcription, a SIP/WebRTC call sideband) run offline,
+against the built-in simulator, and do what they say."""
+
+from __future__ import annotations
+
+import math
+import struct
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import pytest
+
+from realtime_dispatch import audio
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = pytest.mark.parametrize("backend", ["asyncio", "trio"])
+
+
+def run_example(name: str, *args: str, backend: str = "asyncio") -> list[str]:
+    """Run ``examples/NAME`` (it starts the simulator itself); check it exits with 0 and logs nothing."""
+    command = [sys.executable, str(ROOT / "examples" / name), *args, *(["--trio"] if backend == "trio" else [])]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    return result.stdout.splitlines()
+
+
+def assert_in_order(lines: list[str], expected: list[str]) -> None:
+    """Every expected line is printed, in this order (other lines may come between)."""
+    remaining = iter(lines)
+    for line in expected:
+        assert any(seen == line for seen in remaining), f"{line!r} missing or out of order in {lines}"
+
+
+def assert_is_the_simulators_answer(path: Path, ms: float) -> None:
+    saved = audio.read_wav(path)
+    assert saved.rate == audio.PCM_RATE
+    assert saved.duration_ms == ms
+    samples = struct.unpack(f"<{len(saved.pcm) // 2}h", saved.pcm)
+    assert 2900 < max(samples) <= 3000  # the simulator's voice: a 440 Hz tone at amplitude 3000
+
+
+# --- audio_file.py -----------------------------------------------------------------------------------------------
+
+
+@BACKENDS
+def test_audio_file_sends_a_voice_turn_and_saves_the_spoken_answer(backend: str, tmp_path: Path) -> None:
+    out = tmp_path / "answer.wav"
+    lines = run_example("audio_file.py", "--fast", "--out", str(out), backend=backend)
+    assert lines[0] == "sending 2.1 s of audio (fast)"
+    expected = [
+        "[vad] speech started at 0 ms",
+        "[vad] speech stopped at 1700 ms: turn committed",  # the 1.5 s burst, then the VAD's 200 ms of silence
+        "user (transcribed): (1.7 s of audio)",
+        "assistant (audio transcript): You said: (1.7 s of audio)",
+        "[response completed]",
+    ]
+    assert_in_order(lines, expected)
+    assert "sent 105 chunks of 20 ms" in lines
+    assert lines[-1] == f"saved 1.6 s of the assistant's voice to {out}"
+    assert_is_the_simulators_answer(out, 1600)
+
+
+def test_audio_file_streams_in_real_time_by_default(tmp_path: Path) -> None:
+    out = tmp_path / "answer.wav"
+    started = time.monotonic()
+    lines = run_example("audio_file.py", "--out", str(out))
+    assert time.monotonic() - started >= 2.1  # 2.1 s of audio, paced like a microphone
+    assert lines[0] == "sending 2.1 s of audio in real time"
+    assert "user (transcribed): (1.7 s of audio)" in lines
+    assert_is_the_simulators_answer(out, 1600)
+
+
+def test_audio_file_reads_any_16_bit_wav(tmp_path: Path) -> None:
+    # 1 s of a 300 Hz tone, 16 kHz stereo: read_wav mixes it down and resamples it to 24 kHz.
+    given = tmp_path / "question.wav"
+    with wave.open(str(given), "wb") as writer:
+        writer.setnchannels(2)
+        writer.setsampwidth(2)
+        writer.setframerate(16000)
+        tone = (round(8000 * math.sin(2 * math.pi * 300 * n / 16000)) for n in range(16000))
+        writer.writeframes(b"".join(struct.pack("<hh", s, s) for s in tone))
+    out = tmp_path / "answer.wav"
+    lines = run_example("audio_file.py", "--wav", str(given), "--out", str(out), "--fast")
+    assert lines[0] == "sending 1.0 s of audio (fast)"
+    assert "[vad] speech stopped at 1200 ms: turn committed" in lines  # ended by the silence sent after the file
+    assert "assistant (audio transcript): You said: (1.2 s of audio)" in lines
+    assert_is_the_simulators_answer(out, 1600)
+
+
+# --- transcription.py ----------------------------------------------------------------------------------------------
+
+
+@BACKENDS
+def test_transcription_streams_each_turn_and_never_answers(backend: str) -> None:
+    lines = run_example("transcription.py", "--fast", backend=backend)
+    assert lines == [
+        "streaming 4.1 s of audio",
+        "turn 1 (streaming): Hello, this is a test. (1.0 s)  [7 deltas]",
+        "turn 1 (completed): Hello, this is a test. (1.0 s)",
+        "turn 2 (streaming): The simulator transcribes each turn it hears. (1.7 s)  [9 deltas]",
+        "turn 2 (completed): The simulator transcribes each turn it hears. (1.7 s)",
+        "turn 3 (streaming): Goodbye! (1.1 s)  [3 deltas]",
+        "turn 3 (completed): Goodbye! (1.1 s)",
+        "3 turns transcribed",
+    ]  # and no "[a response was created ...]" line: create_response is off
+
+
+# --- sip_sideband.py -----------------------------------------------------------------------------------------------
+
+
+@BACKENDS
+def test_sip_sideband_runs_a_tool_and_clears_the_calls_audio(backend: str) -> None:
+    lines = run_example("sip_sideband.py", backend=backend)
+    assert "attached to the made-up call rtc_example123" in lines[0]
+    expected = [
+        "session.updated: instructions=\"You answer the phone for Acme's order desk. Look orders up before "
+        "answering.\", tools=['lookup_order']",
+        "caller: Where is my order 4417?",
+        "[response.done: completed, called lookup_order]",
+        "[output_audio_buffer.started] the caller hears the answer",
+        "assistant (on the call): Order 4417 has shipped, and it arrives tomorrow.",
+        "[output_audio_buffer.stopped] the answer has played out",
+        "caller: And what is your returns policy?",
+        "[supervisor] interrupts after 4 words: app.interrupt()",
+        "[response.done: cancelled (client_cancelled)]",
+        "session.updated: instructions='Keep every answer to one line.', tools=['lookup_order']",
+        "done: closing the sideband (the call itself goes on)",
+    ]
+    assert_in_order(lines, expected)
+    # The tool runs as a task, beside the receive loop (so just before or after that response.done), and its
+    # output comes before the answer that uses it.
+    tool_line = "  tool lookup_order(order_id=4417) -> shipped, arrives tomorrow"
+    assert_in_order(lines, [expected[1], tool_line, expected[3]])
+    # interrupt() sent output_audio_buffer.clear, before the session.update that ends the script.
+    cleared = "[output_audio_buffer.cleared] the rest of the answer will not be played"
+    assert_in_order(lines, [expected[7], cleared, expected[9]])
+    assert lines.count("[output_audio_buffer.stopped] the answer has played out") == 1  # cleared, not stopped
+    # The interrupted answer stopped early: only its first words were said (a few more may have been in flight).
+    said = next(line for line in lines if line.startswith("assistant (on the call): Returns"))
+    assert said.startswith("assistant (on the call): Returns are free within")
+    assert not said.endswith("Refunds take five days.")
+
+
+def test_sip_sideband_needs_a_call_id_for_a_real_endpoint() -> None:
+    command = [sys.executable, str(ROOT / "examples" / "sip_sideband.py"), "--url", "wss://example.invalid/v1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 2
+    assert "--url needs --call-id" in result.stderr
