@@ -263,6 +263,16 @@ class RealtimeApp:
         """The user interrupted (``barge_in``, or ``interrupt()``): stop and flush your audio
         output here. Runs in the receive loop, before the truncation is sent: keep it short."""
 
+    # --- work off the receive loop ---------------------------------------------------------------------
+
+    def start_soon(self, fn: Callable[..., Awaitable[object]], *args: Any, name: str | None = None) -> None:
+        """Run ``fn(*args)`` as a task of the running app, off the receive loop: for work a handler
+        starts but must not wait for (streaming audio, a slow lookup). Its exceptions go to the
+        error handlers; at shutdown it gets ``shutdown_grace`` seconds, then is cancelled."""
+        dispatcher = self.connection._dispatcher
+        assert dispatcher is not None
+        dispatcher.start_task(fn, *args, name=name or qualified_name(fn))
+
     # --- barge-in ------------------------------------------------------------------------------------
 
     async def interrupt(self) -> None:
@@ -279,7 +289,7 @@ class RealtimeApp:
         if not server_interrupts:
             if connection._sequencer.active is not None:
                 await connection.cancel_response()
-            if self._sideband:
+            if self._sideband and self.playback.server_playing:
                 await connection.clear_output_audio()  # the server plays it: only it can stop it
         if cut is not None and not self._sideband:
             logger.info("barge-in: truncating %s at %d ms", cut.item_id, cut.audio_end_ms)
@@ -349,6 +359,10 @@ class RealtimeApp:
                     connection._dispatcher = dispatcher
                     if self.barge_in:
                         self._watch_playback(dispatcher)
+                    if self._sideband:
+                        for name in ("output_audio_buffer.started", "output_audio_buffer.stopped",
+                                     "output_audio_buffer.cleared"):  # fmt: skip
+                            dispatcher.add_observer(name, self.playback.on_output_buffer)
                     if self.track_conversation:
                         for name in Conversation.EVENT_TYPES:
                             dispatcher.add_observer(name, self.conversation.observe)

@@ -357,7 +357,9 @@ class Dispatcher:
         try:
             await fn(*args)
         except Exception as exc:
-            if self._connection.closing:  # the app is stopping: it cannot go out any more
+            from ._connection import NotConnected  # late: that module imports this one
+
+            if self._connection.closing and isinstance(exc, (NotConnected, TransportClosed)):
                 logger.info("%s abandoned: the connection was closed (%r)", name, exc)
             else:
                 await self.report(exc, None, None)

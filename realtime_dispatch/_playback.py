@@ -64,6 +64,7 @@ class Playback:
         self._bytes_per_ms = 48.0
         self._lock = threading.Lock()
         self.server_interrupts = True  # the session's turn detection cancels responses itself
+        self.server_playing = False  # SIP/WebRTC: the server is playing audio to the caller
 
     # --- reported by the app's audio output -------------------------------------------------------
 
@@ -119,6 +120,9 @@ class Playback:
         item = self._items.get(event.item_id)  # type: ignore[attr-defined]
         if item is not None:
             item.complete = True
+
+    def on_output_buffer(self, event: ServerEvent) -> None:
+        self.server_playing = event.type == "output_audio_buffer.started"
 
     def on_session(self, event: ServerEvent) -> None:
         session: Session = event.session  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
-from realtime_dispatch import Connection, ConnectionFailed, RealtimeApp, Reconnect, events, on
+from realtime_dispatch import Connection, ConnectionFailed, RealtimeApp, Reconnect, events, on, on_error
 from realtime_dispatch.transports import MemoryServer, MemoryTransport, Transport, TransportClosed, memory_pair
 
 pytestmark = pytest.mark.anyio
@@ -425,3 +425,37 @@ def test_run_on_uvloop() -> None:
 
     App().run(factory, backend="asyncio", backend_options={"use_uvloop": True})
     assert loops == [uvloop.Loop]
+
+
+async def test_start_soon_runs_work_off_the_loop_and_reports_its_errors() -> None:
+    ran = anyio.Event()
+    errors: list[BaseException] = []
+
+    class App(RealtimeApp):
+        @on("response.created")
+        def kick_off(self) -> None:
+            self.start_soon(self.work, 3)
+            self.start_soon(self.fail)
+
+        async def work(self, n: int) -> None:
+            await anyio.sleep(0.01)
+            ran.set()
+
+        async def fail(self) -> None:
+            raise ValueError("in a task")
+
+        @on_error(ValueError)
+        def failed(self, exc: ValueError) -> None:
+            errors.append(exc)
+
+    client, server = memory_pair()
+    try:
+        async with App().connect(client):
+            await server.send_event(events.ResponseCreated.build(response=events.Response(id="r")))
+            with anyio.fail_after(5):
+                await ran.wait()
+            await anyio.sleep(0.01)
+    finally:
+        await server.close()
+        await client.aclose()
+    assert [str(e) for e in errors] == ["in a task"]

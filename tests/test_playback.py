@@ -252,6 +252,7 @@ async def test_a_sideband_call_clears_the_servers_output_instead_of_truncating()
         await transport.send(events.encode(session_updated(interrupt_response=False)))
         await transport.send(events.encode(response_created()))
         await transport.send(events.encode(audio_delta(500 * MS)))
+        await transport.send(events.encode(events.OutputAudioBufferStarted.build(response_id="resp_1")))
         await transport.send(events.encode(events.InputAudioBufferSpeechStarted.build(audio_start_ms=0, item_id="u")))
         try:
             while True:
@@ -319,3 +320,39 @@ async def test_barge_in_end_to_end_against_the_simulators_vad() -> None:
             await confirmed.wait()
     assert [(t.item_id, t.audio_end_ms) for t in truncated] == [(app.item_id, 200)]
     assert app.stopped == 1
+
+
+async def test_a_sideband_interrupt_does_not_clear_when_the_server_plays_nothing() -> None:
+    received: list[events.ClientEvent] = []
+    got_cancel = anyio.Event()
+
+    async def call_server(transport: WebSocketTransport) -> None:
+        await transport.send(events.encode(response_created()))
+        await transport.send(events.encode(events.OutputAudioBufferStarted.build(response_id="resp_1")))
+        await transport.send(events.encode(events.OutputAudioBufferStopped.build(response_id="resp_1")))
+        try:
+            while True:
+                event = events.decode_client(await transport.receive())
+                received.append(event)
+                got_cancel.set()
+        except Exception:
+            return
+
+    stopped = anyio.Event()
+
+    class Watcher(Player):
+        @on("output_audio_buffer.stopped")
+        def stopped(self) -> None:
+            stopped.set()
+
+    app = Watcher()
+    async with serve_websocket(call_server) as port:
+        url = f"ws://127.0.0.1:{port}/v1/realtime?call_id=rtc_test123"
+        async with app.connect(url):
+            with anyio.fail_after(5):
+                await stopped.wait()
+            await app.interrupt()
+            with anyio.fail_after(5):
+                await got_cancel.wait()
+            await anyio.sleep(0.05)
+    assert [type(e) for e in received] == [events.ResponseCancel]

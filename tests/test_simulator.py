@@ -616,3 +616,13 @@ def test_openai_sdk_call_sideband_and_beta_clients() -> None:
     beta: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(BetaServerEvent)
     for _, class_name, frame in seen:
         assert type(beta.validate_json(frame)).__name__ == class_name
+
+
+async def test_a_session_cannot_change_its_type() -> None:
+    async with connected() as transport:
+        update = events.SessionUpdate(session=events.Session(type="transcription"), event_id="evt_type")
+        await send(transport, update)
+        error = await receive(transport)
+        assert isinstance(error, events.ErrorEvent)
+        assert (error.error.code, error.error.param) == ("invalid_value", "session.type")
+        assert error.error.event_id == "evt_type"

@@ -320,6 +320,11 @@ class _Connection:
             await self.error("Missing required parameter: 'session.type'.", code="missing_required_parameter",
                              param="session.type", event_id=event.event_id)  # fmt: skip
             return
+        if self.session.type is not None and update.type != self.session.type:
+            # Transcription-only sessions are not modelled, and the live service does not switch a session's type.
+            await self.error(f"Invalid value: '{update.type}'. A {self.session.type} session cannot change its type.",
+                             code="invalid_value", param="session.type", event_id=event.event_id)  # fmt: skip
+            return
         audio_input = update.audio.input if update.audio else None
         detection = audio_input.turn_detection if audio_input else None
         if isinstance(detection, events.TurnDetection) and detection.type is None:
