@@ -356,6 +356,7 @@ class RealtimeApp:
                         metrics.gauge("pending_sends", lambda: len(connection._pending))
                         metrics.gauge("dropped_sends", lambda: connection.dropped_sends)
                         metrics.gauge("background_tasks", lambda: dispatcher._in_flight)
+                        metrics.gauge("background_waits", lambda: dispatcher.background_waits)
                     connection._dispatcher = dispatcher
                     if self.barge_in:
                         self._watch_playback(dispatcher)
@@ -437,6 +438,8 @@ class RealtimeApp:
                 if connection._closing or factory is None or not recoverable:
                     connection._detach(reconnecting=False)
                     return
+                if self.reconnect is None:
+                    raise ConnectionFailed(f"connection lost ({closed.code}{_reason(closed.reason)}); reconnect is off")
                 logger.warning("connection lost (%d%s): reconnecting", closed.code, _reason(closed.reason))
                 connection._detach(reconnecting=True)
                 reopened = await self._reconnect(factory, connection)

@@ -436,6 +436,8 @@ class Connection:
         self._closing = True
         self._ready = False
         self._expecting = False
+        if self._dispatcher is not None:
+            self._dispatcher._busy = None  # the close handshake may take a while: not the handler's slowness
         if self._close_requested is not None:
             self._close_requested.set()
         self._fail_pending(NotConnected("the connection was closed"))

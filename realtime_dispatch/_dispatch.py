@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ logger = logging.getLogger("realtime_dispatch.dispatch")
 InboundMiddleware = Middleware[ServerEvent]
 
 _UNKNOWN_CACHE_SIZE = 256  # distinct unmodelled types remembered; a hostile server cannot grow it
+_OVERFLOW_LOG_EVERY = 10.0  # seconds between warnings while background handlers are saturated
 _FAIRNESS_EVERY = 1024  # events between forced checkpoints: background tasks run even during a flood
 
 
@@ -93,6 +95,8 @@ class Dispatcher:
         self._background_slots = anyio.Semaphore(max_background_tasks)
         self._max_background = max_background_tasks
         self._in_flight = 0
+        self.background_waits = 0  # times the receive loop waited for a background slot
+        self._next_overflow_log = 0.0
         self._idle = anyio.Event()
         self._idle.set()
         self._spent: set[Handler] = set()
@@ -335,12 +339,18 @@ class Dispatcher:
         try:
             self._background_slots.acquire_nowait()
         except anyio.WouldBlock:
-            logger.warning(
-                "%d background handlers running: receive loop waits for a free slot before %s (%s)",
-                self._max_background,
-                route.handler.name,
-                event.type,
-            )
+            self.background_waits += 1
+            now = time.monotonic()
+            if now >= self._next_overflow_log:  # once per episode, not once per event of a flood
+                self._next_overflow_log = now + _OVERFLOW_LOG_EVERY
+                logger.warning(
+                    "%d background handlers running: receive loop waits for a free slot before %s (%s); "
+                    "%d waits so far",
+                    self._max_background,
+                    route.handler.name,
+                    event.type,
+                    self.background_waits,
+                )
             await self._background_slots.acquire()
         self._in_flight += 1
         self._idle = anyio.Event() if self._idle.is_set() else self._idle

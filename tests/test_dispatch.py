@@ -1111,3 +1111,25 @@ async def test_waiting_for_an_event_in_on_connect_fails_at_once_instead_of_hangi
         await feed(App())
     assert len(seen) == 1
     assert "on_connect" in str(seen[0])
+
+
+async def test_a_saturated_background_pool_makes_the_loop_wait_warns_once_and_drops_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    handled: list[str] = []
+
+    class App(RealtimeApp):
+        max_background_tasks = 2
+
+        @on("response.output_text.delta", background=True)
+        async def slow(self, event: events.ResponseOutputTextDelta) -> None:
+            await anyio.sleep(0.005)
+            handled.append(event.delta)
+
+    app = App()
+    with caplog.at_level(logging.WARNING, DISPATCH_LOGGER):
+        await feed(app, *(delta(str(n)) for n in range(20)))
+    assert sorted(handled, key=int) == [str(n) for n in range(20)]
+    warnings = messages(caplog, logging.WARNING)
+    assert len(warnings) == 1
+    assert "2 background handlers running: receive loop waits" in warnings[0]

@@ -104,7 +104,7 @@ async def test_metrics_count_events_sends_errors_usage_and_handler_time(caplog: 
     assert latency >= 0.01  # sent -> first delta, which came 10 ms after the create
     snapshot = m.snapshot()
     json.dumps(snapshot)  # exportable as is
-    assert snapshot["gauges"] == {"pending_sends": 0, "dropped_sends": 0, "background_tasks": 0}
+    assert snapshot["gauges"] == {"pending_sends": 0, "dropped_sends": 0, "background_tasks": 0, "background_waits": 0}
 
 
 async def test_voice_latency_runs_from_speech_stopped_to_the_first_audio() -> None:

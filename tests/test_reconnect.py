@@ -284,3 +284,20 @@ async def test_a_429_handshake_is_fatal_only_for_quota(body: bytes, fatal: bool)
             else:
                 await app.run_async(endpoint(port))
     assert connections == (2 if fatal else 3)
+
+
+async def test_with_reconnect_off_a_lost_connection_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    async def drop(transport: WebSocketTransport, log: list[str]) -> None:
+        await receive_type(transport, log)
+        await transport.close(1011, "internal error")
+
+    class NoRetry(App):
+        reconnect = None
+
+    async with serve_websocket(Recorder(drop)) as port:
+        with (
+            anyio.fail_after(10),
+            pytest.raises(ConnectionFailed, match=r"lost \(1011: internal error\); reconnect is off"),
+        ):
+            await NoRetry().run_async(endpoint(port))
+    assert "reconnecting" not in caplog.text

@@ -131,6 +131,11 @@ class WebSocketTransport:
         while not messages:
             if self._closed is not None:
                 raise self._closed
+            if self._closing is not None and not self._reading:
+                # close() is draining the socket itself (nobody was reading): wait for it, then
+                # deliver what it read or how the connection ended.
+                await self._closing.wait()
+                continue
             if self._reading:
                 raise RuntimeError("receive() is already running in another task")
             self._reading = True
@@ -162,6 +167,9 @@ class WebSocketTransport:
             self._closing.set()
 
     async def _close_handshake(self, code: int, reason: str) -> None:
+        if self._protocol.state is State.CONNECTING:  # no WebSocket yet: nothing to close but the socket
+            await self._close_stream()
+            return
         if self._protocol.state is State.OPEN:
             self._protocol.send_close(code, reason)
             with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
@@ -404,6 +412,8 @@ async def serve_websocket(
                 return
             transport.request = request
             await handler(transport)
+        except (TimeoutError, HandshakeError) as exc:  # a client that never finished (or botched) the upgrade
+            logger.info("WebSocket handshake with a client failed: %r", exc)
         except Exception:
             logger.exception("WebSocket server connection failed")
         finally:
