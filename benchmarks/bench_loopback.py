@@ -21,13 +21,16 @@ the handshake (the openai SDK sends nothing first) it writes the corpus frames
        a reused msgspec ``Decoder(Union[...])`` + ``match event.type``
    (c) ``RealtimeApp`` over ``connect_picows``
    (d) bare picows: a ``WSListener`` whose ``on_ws_frame`` decodes and counts (sync)
+   (c2) as (c) with plain ``def`` handlers: a picows listener cannot await, so (d) calls its
+       handler synchronously; (c2)/(d) compares like with like, (c)/(d) adds the cost of an
+       ``async def`` handler per event (both decode with the same msgspec decoder)
    (e) the openai SDK: ``client.realtime.connect()`` + ``conn.on(...)`` + ``dispatch_events()``
 
    Clients take turns run by run, each run in a fresh event loop; the best run is reported.
 
 2. Latency. The server sends one ``response.output_text.delta`` every 1 ms whose ``delta`` is
    its ``time.perf_counter_ns()`` at send time; the handler records now - sent. Rounds of
-   1 s per client, interleaved, pooled; p50/p99 for (a)-(d).
+   1 s per client, interleaved, pooled; p50/p99 for (a)-(d) (not (c2)).
 """
 
 from __future__ import annotations
@@ -164,6 +167,56 @@ class BenchApp(RealtimeApp):
         pass
 
 
+class SyncBenchApp(RealtimeApp):
+    """``BenchApp`` with plain ``def`` handlers (same bodies): the like-for-like match for (d)."""
+
+    slow_handler_threshold = 10.0
+    reconnect = None
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    @on("response.output_audio.delta")
+    def audio(self, event: events.ResponseOutputAudioDelta) -> None:
+        clock = self.clock
+        clock.count += 1
+        if clock.count == clock.target:
+            clock.end = time.perf_counter_ns()
+
+    @on("response.output_audio_transcript.delta")
+    def transcript(self, event: events.ResponseOutputAudioTranscriptDelta) -> None:
+        clock = self.clock
+        clock.count += 1
+        if clock.count == clock.target:
+            clock.end = time.perf_counter_ns()
+
+    @on("response.output_text.delta")
+    def text(self, event: events.ResponseOutputTextDelta) -> None:
+        clock = self.clock
+        clock.count += 1
+        if clock.count == clock.target:
+            clock.end = time.perf_counter_ns()
+
+    @on("conversation.item.input_audio_transcription.delta")
+    def user_text(self, event: events.InputAudioTranscriptionDelta) -> None:
+        clock = self.clock
+        clock.count += 1
+        if clock.count == clock.target:
+            clock.end = time.perf_counter_ns()
+
+    @on("response.done")
+    def done(self, event: events.ResponseDone) -> None:
+        clock = self.clock
+        clock.count += 1
+        if clock.count == clock.target:
+            clock.end = time.perf_counter_ns()
+
+    @on("error")
+    def error(self, event: events.ErrorEvent) -> None:
+        pass
+
+
 class LatencyApp(RealtimeApp):
     slow_handler_threshold = 10.0
     reconnect = None
@@ -180,8 +233,8 @@ class LatencyApp(RealtimeApp):
 Connect = Callable[[str], Awaitable[Any]]
 
 
-async def run_app(url: str, clock: Clock, connect: Connect, latency: bool) -> None:
-    app: RealtimeApp = LatencyApp(clock) if latency else BenchApp(clock)
+async def run_app(url: str, clock: Clock, connect: Connect, latency: bool, sync: bool = False) -> None:
+    app: RealtimeApp = LatencyApp(clock) if latency else SyncBenchApp(clock) if sync else BenchApp(clock)
 
     async def factory() -> Any:
         transport = await connect(url)
@@ -197,6 +250,10 @@ async def app_websockets(url: str, clock: Clock, latency: bool) -> None:
 
 async def app_picows(url: str, clock: Clock, latency: bool) -> None:
     await run_app(url, clock, connect_picows, latency)
+
+
+async def app_picows_sync(url: str, clock: Clock, latency: bool) -> None:
+    await run_app(url, clock, connect_picows, latency, sync=True)
 
 
 # --- (b): bare websockets loop -------------------------------------------------------------------------
@@ -354,6 +411,7 @@ CLIENTS: list[tuple[str, str, Client]] = [
     ("c", "RealtimeApp / picows transport", app_picows),
     ("d", "bare picows listener + msgspec", bare_picows),
 ]
+SYNC = ("c2", "RealtimeApp / picows, def handlers", app_picows_sync)
 SDK = ("e", "openai SDK dispatch_events()", sdk)
 
 
@@ -384,12 +442,12 @@ def main(argv: list[str] | None = None) -> None:
 
     # warm-up
     warm = wire_chunks(corpus)
-    for _, _, client in [*CLIENTS, SDK]:
+    for _, _, client in [*CLIENTS, SYNC, SDK]:
         throughput_run(client, warm, routed_per_pass)
 
-    times: dict[str, list[float]] = {key: [] for key, _, _ in [*CLIENTS, SDK]}
+    times: dict[str, list[float]] = {key: [] for key, _, _ in [*CLIENTS, SYNC, SDK]}
     for run in range(runs):
-        for key, _, client in CLIENTS:
+        for key, _, client in [*CLIENTS, SYNC]:
             times[key].append(throughput_run(client, chunks, routed_per_pass * passes))
         if run < sdk_runs:
             times["e"].append(throughput_run(sdk, sdk_chunks, routed_per_pass * sdk_passes))
@@ -397,17 +455,19 @@ def main(argv: list[str] | None = None) -> None:
     per_frame: dict[str, float] = {}
     print()
     print(f"{'client':<42}{'events/s':>12}{'µs/event':>10}{'median':>9}")
-    for key, name, _ in [*CLIENTS, SDK]:
+    for key, name, _ in [*CLIENTS, SYNC, SDK]:
         n = len(sdk_frames) if key == "e" else len(frames)
         best = min(times[key])
         per_frame[key] = best / n * 1e6
         median = statistics.median(times[key]) / n * 1e6
-        print(f"({key}) {name:<38}{n / best:>12,.0f}{per_frame[key]:>10.3f}{median:>9.3f}")
+        label = f"({key}) {name}"
+        print(f"{label:<42}{n / best:>12,.0f}{per_frame[key]:>10.3f}{median:>9.3f}")
     ratio_ab = per_frame["a"] / per_frame["b"]
     ratio_cd = per_frame["c"] / per_frame["d"]
     print()
     print(f"(a)/(b) = {ratio_ab:.2f}  (target <= 1.15: {'met' if ratio_ab <= 1.15 else 'NOT met'})")
     print(f"(c)/(d) = {ratio_cd:.2f}  (target <= 1.2: {'met' if ratio_cd <= 1.2 else 'NOT met'})")
+    print(f"(c2)/(d) = {per_frame['c2'] / per_frame['d']:.2f}  (like for like: plain def handlers on both sides)")
     print(f"SDK/(a) = {per_frame['e'] / per_frame['a']:.1f}  (the SDK takes that many times as long per event)")
 
     seconds = 1

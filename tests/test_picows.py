@@ -341,3 +341,176 @@ def test_missing_picows_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
 
     with pytest.raises(ImportError, match=r"realtime-dispatch\[fast\]"):
         run(main)
+
+
+# --- the receive fast path: batches, wake-ups, backpressure -------------------------------------
+
+
+def wire(*frames: Frame) -> bytes:
+    """Frames as the server puts them on the wire (unmasked), joined into one write."""
+    return b"".join(frame.serialize(mask=False, extensions=[]) for frame in frames)
+
+
+def test_many_frames_in_one_write_arrive_in_order_with_a_fragmented_one_among_them() -> None:
+    frames = [Frame(Opcode.TEXT, b'{"n":%d}' % n) for n in range(200)]
+    frames[100:100] = [  # one message in three fragments, between n=99 and n=100
+        Frame(Opcode.TEXT, b'{"frag', fin=False),
+        Frame(Opcode.CONT, b'mented":', fin=False),
+        Frame(Opcode.CONT, b"true}"),
+    ]
+    expected = [b'{"n":%d}' % n for n in range(200)]
+    expected[100:100] = [b'{"fragmented":true}']
+
+    async def burst(transport: WebSocketTransport) -> None:
+        await transport._stream.send(wire(*frames))  # one write: the client parses it in one go
+        await wait_for_close(transport)
+
+    async def main() -> None:
+        async with serve_websocket(burst) as port:
+            client = await connect_picows(f"ws://127.0.0.1:{port}/")
+            received = [await client.receive() for _ in range(len(expected))]
+            assert received == expected
+            assert not client._messages
+            await client.aclose()
+
+    run(main)
+
+
+def test_a_waiting_receive_is_woken_once_per_batch_and_gets_every_message() -> None:
+    go = anyio.Event()
+
+    async def later(transport: WebSocketTransport) -> None:
+        await go.wait()
+        await transport._stream.send(wire(*(Frame(Opcode.TEXT, b'{"n":%d}' % n) for n in range(50))))
+        await wait_for_close(transport)
+
+    async def main() -> None:
+        async with serve_websocket(later) as port:
+            client = await connect_picows(f"ws://127.0.0.1:{port}/")
+            wakes: list[int] = []
+            wake = client._wake
+
+            def counting_wake() -> None:
+                wakes.append(len(client._messages))
+                wake()
+
+            client._wake = counting_wake  # type: ignore[method-assign]
+            received: list[bytes] = []
+
+            async def reader() -> None:
+                received.append(await client.receive())  # waits: nothing has been sent yet
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(reader)
+                await anyio.sleep(0.05)
+                assert client._waiter is not None
+                assert not client._waiter.done()
+                go.set()
+            received.extend([await client.receive() for _ in range(49)])
+            assert received == [b'{"n":%d}' % n for n in range(50)]
+            # only the frame that found the queue empty woke the reader, not each of the 50
+            assert wakes == [1]
+            await client.aclose()
+
+    run(main)
+
+
+def test_receive_waiting_when_the_server_closes_or_the_client_closes() -> None:
+    async def close_later(transport: WebSocketTransport) -> None:
+        await anyio.sleep(0.1)
+        await transport.close(1001, "bye")
+
+    async def silent(transport: WebSocketTransport) -> None:
+        await wait_for_close(transport)
+
+    async def main() -> None:
+        async with serve_websocket(close_later) as port:
+            client = await connect_picows(f"ws://127.0.0.1:{port}/")
+            with pytest.raises(TransportClosed) as caught:
+                await client.receive()  # waiting when the close frame arrives
+            assert (caught.value.code, caught.value.reason) == (1001, "bye")
+            await client.aclose()
+
+        async with serve_websocket(silent) as port:
+            client = await connect_picows(f"ws://127.0.0.1:{port}/")
+            outcome: list[BaseException] = []
+
+            async def reader() -> None:
+                try:
+                    await client.receive()
+                except TransportClosed as exc:
+                    outcome.append(exc)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(reader)
+                await anyio.sleep(0.05)
+                await client.aclose()  # from another task, while receive() waits
+            assert len(outcome) == 1
+            assert client.closed is not None
+
+    run(main)
+
+
+def test_a_cancelled_receive_loses_nothing_and_a_second_concurrent_one_is_refused() -> None:
+    go = anyio.Event()
+
+    async def later(transport: WebSocketTransport) -> None:
+        await go.wait()
+        await transport.send(b'{"n":1}')
+        await transport.send(b'{"n":2}')
+        await wait_for_close(transport)
+
+    async def main() -> None:
+        async with serve_websocket(later) as port:
+            client = await connect_picows(f"ws://127.0.0.1:{port}/")
+            with anyio.move_on_after(0.05):
+                await client.receive()
+            assert client._waiter is None
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.receive)
+                await anyio.sleep(0.02)
+                with pytest.raises(RuntimeError, match="already running"):
+                    await client.receive()
+                tg.cancel_scope.cancel()
+            go.set()
+            assert await client.receive() == b'{"n":1}'
+            assert await client.receive() == b'{"n":2}'
+            await client.aclose()
+
+    run(main)
+
+
+def test_reading_pauses_at_the_high_water_mark_and_resumes_at_the_low_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from realtime_dispatch.transports import _picows
+
+    monkeypatch.setattr(_picows, "_READ_HIGH_WATER", 64 * 1024)
+    monkeypatch.setattr(_picows, "_READ_LOW_WATER", 16 * 1024)
+    payloads = [b'{"n":%d,"pad":"%s"}' % (n, b"x" * 1000) for n in range(2000)]  # ~2 MB
+
+    async def flood(transport: WebSocketTransport) -> None:
+        for start in range(0, len(payloads), 100):
+            await transport._stream.send(wire(*(Frame(Opcode.TEXT, p) for p in payloads[start : start + 100])))
+        await wait_for_close(transport)
+
+    async def main() -> None:
+        async with serve_websocket(flood) as port:
+            client = await connect_picows(f"ws://127.0.0.1:{port}/")
+
+            def paused() -> bool:
+                return client._reading_paused
+
+            with anyio.fail_after(5):
+                while not paused():  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+            queued = len(client._messages)
+            assert queued < len(payloads)
+            await anyio.sleep(0.1)
+            assert len(client._messages) == queued  # paused: nothing more is read
+            assert client._buffered == sum(map(len, client._messages))  # exact while paused
+            received = [await client.receive() for _ in range(len(payloads))]
+            assert received == payloads
+            assert not paused()  # resumed at the low mark
+            await client.aclose()
+
+    run(main)

@@ -4,6 +4,12 @@ asyncio only. picows parses frames in C inside the event loop's ``data_received`
 hands each one to a listener callback; the listener copies the payload into a queue and
 ``receive`` pops from it without awaiting whenever a message is already there. Install
 with ``pip install 'realtime-dispatch[fast]'``.
+
+The per-frame path is kept short on purpose (it runs for every audio delta): one Python
+call per frame for a complete TEXT frame (the listener appends the copy to the queue), and
+one wake-up of a waiting ``receive`` per batch of frames, not per frame (only the frame
+that finds the queue empty wakes it). Everything else (fragments, BINARY, CLOSE, a frame
+over ``max_size``) takes the slower general path in ``_on_frame``.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ logger = logging.getLogger("realtime_dispatch.transport")
 
 _MiB = 1024 * 1024
 # Stop reading from the socket while this many payload bytes wait for ``receive``; resume below the low mark.
+# The listener keeps a cheap running total (reset whenever it finds the queue empty, so it can only
+# overestimate); past the high mark it counts the queue exactly and pauses above half of it. While
+# reading is paused the total is exact and ``receive`` counts down to the low mark.
 _READ_HIGH_WATER = 16 * _MiB
 _READ_LOW_WATER = 4 * _MiB
 
@@ -68,7 +77,7 @@ class PicowsTransport:
         self._options = options
         self._max_size = options.max_size if options.max_size is not None else sys.maxsize
         self._messages: deque[bytes] = deque()
-        self._buffered = 0  # payload bytes in _messages
+        self._buffered = 0  # payload bytes in _messages: an upper bound, exact while reading is paused
         self._fragments: list[bytes] = []
         self._fragments_size = 0
         self._ws: WSTransport | None = None
@@ -113,6 +122,16 @@ class PicowsTransport:
 
     async def receive(self) -> bytes:
         messages = self._messages
+        if messages:  # the common case: a message is buffered, return it without a pass through the loop
+            data = messages.popleft()
+            if self._reading_paused:
+                self._consumed(len(data))
+            return data
+        return await self._receive_slow()
+
+    async def _receive_slow(self) -> bytes:
+        """Wait until the listener queues a message (or the connection ends), then return it."""
+        messages = self._messages
         while not messages:
             if self._closed is not None:
                 raise self._closed
@@ -129,11 +148,7 @@ class PicowsTransport:
                 self._waiter = None
         data = messages.popleft()
         if self._reading_paused:
-            self._buffered -= len(data)
-            if self._buffered <= _READ_LOW_WATER:
-                self._resume_reading()
-        else:
-            self._buffered -= len(data)
+            self._consumed(len(data))
         return data
 
     async def aclose(self) -> None:
@@ -204,15 +219,40 @@ class PicowsTransport:
         # PING is answered by picows (enable_auto_pong); PONG is consumed by its auto-ping.
 
     def _deliver(self, data: bytes) -> None:
-        self._messages.append(data)
-        self._buffered += len(data)
-        if self._buffered > _READ_HIGH_WATER and not self._reading_paused and self._ws is not None:
+        """Queue one complete message; the listener's fast path inlines the same steps."""
+        messages = self._messages
+        if messages:
+            messages.append(data)
+            self._buffered += len(data)
+        else:  # every byte counted so far was consumed; a waiting receive() waits on an empty queue only
+            messages.append(data)
+            self._buffered = len(data)
+            self._wake()
+        if self._buffered > _READ_HIGH_WATER:
+            self._high_water()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():  # done: cancelled, its task not yet resumed
+            waiter.set_result(None)
+
+    def _high_water(self) -> None:
+        """The running total passed the high mark: count exactly, pause reading if the backlog is real."""
+        if self._reading_paused:  # the total is exact while paused
+            return
+        self._buffered = buffered = sum(map(len, self._messages))
+        # Above half the high mark (not the high mark itself) so that a backlog hovering just
+        # below it cannot make every frame recount the queue.
+        if buffered > _READ_HIGH_WATER // 2 and self._ws is not None and not self._disconnected:
             self._reading_paused = True
             with suppress(Exception):
                 self._ws.underlying_transport.pause_reading()
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+
+    def _consumed(self, size: int) -> None:
+        """``receive`` took ``size`` bytes while reading is paused: resume at the low mark."""
+        self._buffered -= size
+        if self._buffered <= _READ_LOW_WATER:
+            self._resume_reading()
 
     def _resume_reading(self) -> None:
         self._reading_paused = False
@@ -317,12 +357,35 @@ async def connect_picows(
     transport._CONT = picows.WSMsgType.CONTINUATION
     transport._CLOSE = picows.WSMsgType.CLOSE
 
+    messages = transport._messages
+    text = picows.WSMsgType.TEXT
+    max_size = transport._max_size
+    on_frame = transport._on_frame
+
     class _Listener(picows.WSListener):
         def on_ws_connected(self, ws: WSTransport) -> None:
             transport._ws = ws
 
         def on_ws_frame(self, ws: WSTransport, frame: picows.WSFrame) -> None:
-            transport._on_frame(ws, frame)
+            # The fast path, for a complete TEXT frame: _deliver() inlined (one Python call per frame).
+            if frame.msg_type is text and frame.fin:
+                data = frame.get_payload_as_bytes()  # the frame's buffer is only valid during this call
+                size = len(data)
+                if size > max_size:
+                    # picows starts closing with 1009 on such a frame, yet still delivers it: drop it.
+                    transport._fail(ws, 1009, f"message exceeds {max_size} bytes")
+                    return
+                if messages:  # not empty: a waiting receive() was woken by the frame that found it empty
+                    messages.append(data)
+                    transport._buffered += size
+                else:
+                    messages.append(data)
+                    transport._buffered = size
+                    transport._wake()
+                if transport._buffered > _READ_HIGH_WATER:
+                    transport._high_water()
+            else:
+                on_frame(ws, frame)
 
         def on_ws_disconnected(self, ws: WSTransport) -> None:
             transport._on_disconnected(ws)
