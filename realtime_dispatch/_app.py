@@ -427,6 +427,7 @@ class RealtimeApp:
         outcome: list[BaseException],
     ) -> None:
         """Run connections one after the other until one ends for good."""
+        dispatcher._loop_task = anyio.get_current_task().id  # on_connect/on_disconnect run here too
         try:
             while True:
                 closed = await self._serve_one(dispatcher, connection, transport)

@@ -62,12 +62,13 @@ class NotConnected(RuntimeError):
 class _Pending:
     """A send waiting for the connection to come back."""
 
-    __slots__ = ("done", "error", "event")
+    __slots__ = ("detached", "done", "error", "event")
 
     def __init__(self, event: ClientEvent) -> None:
         self.event = event
         self.done = anyio.Event()
         self.error: BaseException | None = None
+        self.detached = False  # nobody waits for it: a failure must be logged
 
 
 _E = TypeVar("_E", bound=ServerEvent)
@@ -295,6 +296,12 @@ class Connection:
             raise NotConnected(f"not connected, and {len(self._pending)} sends already wait for the connection")
         pending = _Pending(event)
         self._pending.append(pending)
+        dispatcher = self._dispatcher
+        if dispatcher is not None and dispatcher._loop_task == anyio.get_current_task().id:
+            # An inline handler or a lifespan hook: the reconnect that sends this event can only start
+            # once we return. Leave it queued: sent after the session, or reported if it never can be.
+            pending.detached = True
+            return
         await pending.done.wait()
         if pending.error is not None:
             raise pending.error
@@ -358,6 +365,10 @@ class Connection:
             self.dropped_sends += 1
             pending = self._pending.popleft()
             pending.error = error
+            if pending.detached:
+                logger.warning(
+                    "%s sent from the receive loop while disconnected was never sent: %s", pending.event.type, error
+                )
             pending.done.set()
 
     # --- receiving ----------------------------------------------------------------------------

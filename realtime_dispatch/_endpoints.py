@@ -200,3 +200,8 @@ def _scrub(exc: BaseException, headers: Mapping[str, str]) -> None:
                 arg = arg.replace(secret, "<redacted>")
         args.append(arg)
     exc.args = tuple(args)
+    for name, value in list(vars(exc).items()):  # HandshakeError.body, and any other text kept on it
+        if isinstance(value, str):
+            for secret in secrets:
+                value = value.replace(secret, "<redacted>")
+            setattr(exc, name, value)

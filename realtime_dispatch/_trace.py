@@ -8,12 +8,13 @@ when a connection opens; then every event received and sent is logged as one lin
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 import msgspec
 
-from .events import ClientEvent, ServerEvent
+from .events import ClientEvent, ServerEvent, UnknownEvent
 from .transports import Transport
 
 __all__ = ("FrameTap", "TappedTransport", "describe", "trace_logger")
@@ -27,11 +28,14 @@ _AUDIO_FIELDS = frozenset({"audio", "delta"})  # base64 audio in audio events
 _SECRET_FIELDS = frozenset({"client_secret", "authorization", "api_key", "value"})
 _LONG = 120
 _NESTED = 400
+_SECRET_TEXT = re.compile(r"\b(?:sk-|ek_)[A-Za-z0-9_\-]{8,}|\bBearer\s+[^\s\"']+")  # keys quoted in text
 
 
 def describe(event: ServerEvent | ClientEvent) -> str:
     """One line for a log: the type and the fields, with audio payloads and secrets replaced
     by their size, and long strings shortened."""
+    if isinstance(event, UnknownEvent):  # its raw frame is whatever the server sent: secrets too
+        return f"{event.type} <{len(event.raw)} bytes>"
     audio_event = "audio" in event.type and not event.type.endswith("transcript.delta")
     fields = msgspec.structs.asdict(event) if isinstance(event, msgspec.Struct) else {}
     shown = ", ".join(
@@ -46,6 +50,7 @@ def _show(name: str, value: Any, audio_event: bool) -> str:
     if audio_event and name in _AUDIO_FIELDS and isinstance(value, str):
         return f"<{len(value) // 4 * 3} bytes of audio>"
     if isinstance(value, str):
+        value = _SECRET_TEXT.sub("<redacted>", value)
         return repr(value if len(value) <= _LONG else value[:_LONG] + "...")
     if isinstance(value, (msgspec.Struct, list, dict)):
         text = msgspec.json.encode(_scrub(msgspec.to_builtins(value))).decode()
@@ -68,8 +73,9 @@ def _scrub(value: Any) -> Any:
         return shown
     if isinstance(value, list):
         return [_scrub(item) for item in value]
-    if isinstance(value, str) and len(value) > _LONG:
-        return value[:_LONG] + "..."
+    if isinstance(value, str):
+        value = _SECRET_TEXT.sub("<redacted>", value)
+        return value if len(value) <= _LONG else value[:_LONG] + "..."
     return value
 
 

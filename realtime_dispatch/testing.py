@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import selectors
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -389,6 +390,7 @@ def _as_factory(target: TransportFactory | str) -> TransportFactory:
 
 REDACTED = "<redacted>"
 _SECRET_PREFIXES = ("sk-", "ek_", "Bearer ")
+_SECRET_PATTERN = re.compile(r"\b(?:sk-|ek_)[A-Za-z0-9_\-]{8,}|\bBearer\s+[^\s\"']+")  # a key quoted in text
 _SECRET_KEYS = frozenset({"authorization", "api-key", "openai-api-key", "x-api-key", "cookie", "set-cookie"})
 
 
@@ -409,6 +411,7 @@ def _scrub(value: Any, truncate_audio: int | None, key: str = "", audio_delta: b
     if isinstance(value, str):
         if key.lower() in _SECRET_KEYS or value.startswith(_SECRET_PREFIXES):
             return REDACTED
+        value = _SECRET_PATTERN.sub(REDACTED, value)
         if truncate_audio is not None and (key == "audio" or (key == "delta" and audio_delta)):
             return value[:truncate_audio]
     return value

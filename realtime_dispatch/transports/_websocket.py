@@ -48,6 +48,10 @@ class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     def log(self, level: int, msg: object, *args: object, **kwargs: object) -> None:
         if len(args) == 2 and isinstance(args[0], str) and args[0].lower() in _SECRET_HEADERS:
             args = (args[0], "<redacted>")
+        elif args and isinstance(args[0], Frame) and args[0].opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            # Frames carry prompts, audio and client secrets: log their size only (the trace logger
+            # shows the events, secrets left out).
+            args = (f"{args[0].opcode.name} [{len(args[0].data)} bytes]", *args[1:])
         super().log(level, msg, *args, **kwargs)  # type: ignore[arg-type]
 
 
