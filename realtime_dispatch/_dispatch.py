@@ -220,6 +220,8 @@ class Dispatcher:
         """Decode and dispatch frames until the transport closes; return how it closed."""
         self._loop_task = anyio.get_current_task().id
         receive = transport.receive
+        # Optional on a transport: a buffered frame without a coroutine (None when nothing is buffered).
+        poll: Callable[[], bytes | None] | None = getattr(transport, "receive_nowait", None)
         fast_decode = server_decoder.decode
         process = self.process
         plain = not self._has_middleware
@@ -232,10 +234,12 @@ class Dispatcher:
         unwatch = watch(self) if self._slow > 0 else None
         try:
             while True:
-                try:
-                    frame = await receive()
-                except TransportClosed as closed:
-                    return closed
+                frame = poll() if poll is not None else None
+                if frame is None:
+                    try:
+                        frame = await receive()
+                    except TransportClosed as closed:
+                        return closed
                 try:
                     if not frame.isascii():
                         frame.decode("utf-8")  # msgspec leaves undeclared members unread: check them, as decode() does

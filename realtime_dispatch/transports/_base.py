@@ -24,6 +24,8 @@ class Transport(Protocol):
 
     ``receive`` must return at once when a frame is already buffered, without a pass
     through the event loop: the dispatcher relies on that to cost nothing per event.
+    A transport may also offer ``receive_nowait() -> bytes | None`` (a buffered frame, or
+    None): the receive loop then takes buffered frames without creating a coroutine each.
     """
 
     async def send(self, data: bytes) -> None:

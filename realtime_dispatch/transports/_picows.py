@@ -120,6 +120,16 @@ class PicowsTransport:
                 raise self._close_marker()
         ws.send(self._TEXT, data)
 
+    def receive_nowait(self) -> bytes | None:
+        """A buffered message, or None: lets the receive loop skip a coroutine per frame."""
+        messages = self._messages
+        if not messages:
+            return None
+        data = messages.popleft()
+        if self._reading_paused:
+            self._consumed(len(data))
+        return data
+
     async def receive(self) -> bytes:
         messages = self._messages
         if messages:  # the common case: a message is buffered, return it without a pass through the loop

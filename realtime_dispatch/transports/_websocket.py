@@ -130,6 +130,11 @@ class WebSocketTransport:
             self._closed = self._closed or TransportClosed(1006, "connection lost")
             raise self._closed from None
 
+    def receive_nowait(self) -> bytes | None:
+        """A buffered message, or None: lets the receive loop skip a coroutine per frame."""
+        messages = self._messages
+        return messages.popleft() if messages else None
+
     async def receive(self) -> bytes:
         messages = self._messages
         while not messages:
