@@ -241,8 +241,6 @@ class Dispatcher:
                     except TransportClosed as closed:
                         return closed
                 try:
-                    if not frame.isascii():
-                        frame.decode("utf-8")  # msgspec leaves undeclared members unread: check them, as decode() does
                     event = fast_decode(frame)
                 except Exception:  # rare: let the full decoder tell an unknown type from a bad frame
                     try:
