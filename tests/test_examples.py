@@ -141,3 +141,19 @@ def test_testing_example_passes_on_its_own() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "10 passed" in result.stdout
+
+
+def test_the_readme_tools_snippet_declares_its_tool() -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"## Tools, barge-in, state\n\n```python\n(.*?)```", readme, re.S)
+    assert code is not None
+    namespace: dict[str, object] = {}
+    exec(compile(code.group(1), "README.md", "exec"), namespace)
+    app = namespace["Agent"]()  # type: ignore[operator]
+    [spec] = list(app.router.walk_tools())
+    assert spec.name == "get_weather"
+    assert spec.parameters["required"] == ["city"]
+    assert app.barge_in
+    assert app.track_conversation
