@@ -330,7 +330,7 @@ class RealtimeApp:
             await self.on_startup()
             outcome: list[BaseException] = []
             try:
-                async with anyio.create_task_group() as task_group:
+                async with _one_error(), anyio.create_task_group() as task_group:
                     transport = await self._open(factory, target)
                     metrics = self.metrics if self.collect_metrics else None
                     connection = Connection(
@@ -552,13 +552,31 @@ class RealtimeApp:
         runs asyncio on uvloop. SIGINT and SIGTERM close the connection cleanly."""
 
         async def main() -> None:
-            async with anyio.create_task_group() as task_group:
+            async with _one_error(), anyio.create_task_group() as task_group:
                 if handle_signals:  # start(), not start_soon(): the handlers are in place before we connect
                     await task_group.start(_stop_on_signal, task_group.cancel_scope)
                 await self.run_async(target)
                 task_group.cancel_scope.cancel()
 
         anyio.run(main, backend=backend, backend_options=backend_options)
+
+
+@asynccontextmanager
+async def _one_error() -> AsyncIterator[None]:
+    """anyio wraps even a single exception in an ExceptionGroup; the app's caller wants the exception
+    itself (their own, raised in ``async with app.connect()``, or why the connection failed)."""
+    try:
+        yield
+        return
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) != 1:
+            raise
+        single = group.exceptions[0]
+        context = single.__context__
+    try:
+        raise single
+    finally:
+        single.__context__ = context  # not the group, which holds it: a cycle for anyone walking the chain
 
 
 def _factory(target: Target) -> TransportFactory | None:

@@ -310,7 +310,7 @@ class ToolRunner:
             batch.stale = True
             for scope in batch.pending.values():
                 scope.cancel()
-        if self._batches:
+        if self.running:
             logger.warning("reconnected: %d tool call(s) of the lost session cancelled", self.running)
         self._batches.clear()
 

@@ -96,6 +96,14 @@ class TappedTransport:
             _call_tap(tap, "out", data)
         await self._inner.send(data)
 
+    def receive_nowait(self) -> bytes | None:
+        poll = getattr(self._inner, "receive_nowait", None)
+        data = poll() if poll is not None else None
+        if data is not None:
+            for tap in self._taps:
+                _call_tap(tap, "in", data)
+        return data
+
     async def receive(self) -> bytes:
         data = await self._inner.receive()
         for tap in self._taps:

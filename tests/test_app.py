@@ -459,3 +459,20 @@ async def test_start_soon_runs_work_off_the_loop_and_reports_its_errors() -> Non
         await server.close()
         await client.aclose()
     assert [str(e) for e in errors] == ["in a task"]
+
+
+async def test_errors_come_out_as_themselves_not_wrapped_in_a_group() -> None:
+    client, server = memory_pair()
+    try:
+        with pytest.raises(ValueError, match="in the block"):
+            async with RealtimeApp().connect(client):
+                raise ValueError("in the block")
+    finally:
+        await server.close()
+        await client.aclose()
+
+    async def refused() -> Transport:
+        raise OSError("connection refused")
+
+    with pytest.raises(OSError, match="connection refused"):
+        await RealtimeApp().run_async(refused)

@@ -97,8 +97,8 @@ def assert_clean_exception(exc: BaseException) -> None:
 
 
 async def failure(run: Callable[[], Any]) -> tuple[BaseException, BaseException]:
-    """Run ``run()``; return what it raised and the one exception inside (the first connection's
-    failure comes out of the app's task groups wrapped in single-member exception groups)."""
+    """Run ``run()``; return what it raised and the one exception inside (should a failure ever
+    come out wrapped in single-member exception groups, the inner one is checked too)."""
     try:
         with anyio.fail_after(10):
             await run()
