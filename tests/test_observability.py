@@ -254,3 +254,31 @@ async def test_metrics_count_reconnects_over_real_sockets() -> None:
             await app.run_async(target)
     assert app.metrics.connects == 2
     assert app.metrics.reconnects == 1
+
+
+async def test_taps_see_every_frame_over_a_socket_where_frames_arrive_in_batches() -> None:
+    from realtime_dispatch.transports import WebSocketTransport, serve_websocket
+
+    frames = [events.encode(text_delta(f"r{n}")) for n in range(50)]
+
+    async def burst(transport: WebSocketTransport) -> None:
+        for frame in frames:
+            transport._protocol.send_text(frame)
+        await transport._flush()  # one write: the client buffers them and takes them without awaiting
+        await transport.close()
+
+    seen: list[bytes] = []
+    handled: list[str] = []
+
+    class App(RealtimeApp):
+        @on("response.output_text.delta")
+        def text(self, event: events.ResponseOutputTextDelta) -> None:
+            handled.append(event.response_id)
+
+    app = App()
+    app.add_frame_tap(lambda direction, frame: seen.append(frame) if direction == "in" else None)
+    async with serve_websocket(burst) as port:
+        with anyio.fail_after(5):
+            await app.run_async(f"ws://127.0.0.1:{port}/v1/realtime")
+    assert seen == frames
+    assert handled == [f"r{n}" for n in range(50)]
