@@ -42,6 +42,7 @@ TransportFactory = Callable[[], Awaitable[Transport]]
 Target = Transport | TransportFactory | str
 
 _ROUTES = "__realtime_routes__"
+_CLOSE_ALLOWANCE = 15.0  # seconds for the close handshake (close_timeout is 10 by default) on top of the hooks' grace
 _ERRORS = "__realtime_error_types__"
 
 
@@ -193,6 +194,7 @@ class RealtimeApp:
         self._connection: Connection | None = None
         self._sideband = False
         self._tool_runner: ToolRunner | None = None
+        self._sessions = 0
         self.playback = Playback()
         """Report what your audio output has played here (see ``Playback``); read by barge-in."""
         self._finished: anyio.Event | None = None
@@ -378,6 +380,7 @@ class RealtimeApp:
                             interruption=self.tool_interruption,
                         )
                         self._tool_runner = runner
+                        dispatcher.add_observer("response.created", runner.on_response_created)
                         dispatcher.add_observer("response.output_item.done", runner.on_output_item_done)
                         dispatcher.add_observer("response.done", runner.on_response_done)
                     self._connection = connection
@@ -386,19 +389,25 @@ class RealtimeApp:
                     try:
                         yield connection
                     finally:
-                        with anyio.CancelScope(shield=True):
+                        # Shielded so a cancelled caller still gets a clean close, but bounded: hooks that hang
+                        # must not make the app impossible to stop.
+                        with anyio.move_on_after(2 * self.shutdown_grace + _CLOSE_ALLOWANCE, shield=True) as scope:
                             await connection.close()
                             await finished.wait()
                             if not await dispatcher.wait_idle(self.shutdown_grace):
                                 logger.warning(
                                     "background handlers still running after %gs: cancelled", self.shutdown_grace
                                 )
+                        if scope.cancelled_caught:
+                            logger.warning("shutdown took too long: the rest was cancelled")
                         task_group.cancel_scope.cancel()
                 if outcome:  # raised here, outside the task group, so it is not wrapped in a group
                     raise outcome[0]
             finally:
-                with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(self.shutdown_grace, shield=True) as hook:
                     await self.on_shutdown()
+                if hook.cancelled_caught:
+                    logger.warning("on_shutdown still running after %gs: cancelled", self.shutdown_grace)
         finally:
             self._connection = None
             self._tool_runner = None
@@ -464,8 +473,9 @@ class RealtimeApp:
                 replay += dispatcher.history.take_replay()
             await connection._attach(transport, replay)
             dispatcher.connected_now()
-            if self._tool_runner is not None:
-                self._tool_runner.new_connection()
+            self._sessions += 1
+            if self._sessions > 1:
+                self.conversation.clear()  # a new server session: with reseed_history its items come back as events
             self.metrics.connects += self.collect_metrics
             if connection.closing:
                 return TransportClosed(1000, "closed by the client")
@@ -477,13 +487,19 @@ class RealtimeApp:
         except TransportClosed as closed:  # lost while sending the session or in on_connect
             return closed
         finally:
-            with anyio.CancelScope(shield=True):
-                try:
-                    if connected:
+            if self._tool_runner is not None:
+                self._tool_runner.session_lost(connection._pending)
+            self.playback.reset()
+            self.metrics.session_ended()
+            try:
+                if connected:
+                    with anyio.move_on_after(self.shutdown_grace, shield=True) as hook:
                         await self.on_disconnect(connection)
-                finally:
-                    with suppress(Exception):
-                        await transport.aclose()
+                    if hook.cancelled_caught:
+                        logger.warning("on_disconnect still running after %gs: cancelled", self.shutdown_grace)
+            finally:
+                with anyio.CancelScope(shield=True), suppress(Exception):
+                    await transport.aclose()
 
     def _watch_playback(self, dispatcher: Dispatcher) -> None:
         playback = self.playback

@@ -119,7 +119,7 @@ class Connection:
         self._close_requested: anyio.Event | None = None
         self._max_pending = max_pending  # sends that may wait for the connection; 0 = fail at once
         self._pending: deque[_Pending] = deque()
-        self._priority = False  # sending the session replay: goes ahead of waiting events
+        self._priority: int | None = None  # the task sending the session replay: it goes ahead of waiting events
         self._dispatcher: Dispatcher | None = None
         self._iterating = False
         # Cheap unique ids: a random per-connection stem plus a counter.
@@ -254,13 +254,14 @@ class Connection:
         await self._transport_or_raise().send(data.encode() if isinstance(data, str) else data)
 
     async def _send_now(self, event: ClientEvent) -> None:
-        if self._priority or (self._ready and not self._pending):  # else keep order behind waiting events
+        priority = self._priority is not None and self._priority == anyio.get_current_task().id
+        if priority or (self._ready and not self._pending):  # else keep order behind waiting events
             transport = self._transport_or_raise()
             try:
                 await self._write(transport, encode(event))
                 return
             except TransportClosed:
-                if self._priority:
+                if priority:
                     raise
                 self._ready = False  # lost: the app reconnects and sends it, or fails it
         await self._wait_ready(event)
@@ -333,12 +334,12 @@ class Connection:
         self._expecting = True
         self._sequencer.reset({pending.event.event_id for pending in self._pending})
         if first:
-            self._priority = True
+            self._priority = anyio.get_current_task().id  # that task only: other tasks' sends keep their place
             try:
                 for event in first:
                     await self.send(event)
             finally:
-                self._priority = False
+                self._priority = None
         while self._pending:
             pending = self._pending[0]
             try:

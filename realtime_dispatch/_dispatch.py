@@ -437,8 +437,8 @@ class Dispatcher:
             )
 
     async def wait(self, waiter: Waiter, timeout: float | None) -> ServerEvent:
-        self.check_not_loop()
         try:
+            self.check_not_loop()
             with anyio.fail_after(timeout):
                 await waiter.done.wait()
         finally:

@@ -28,6 +28,8 @@ _FIRST_OUTPUT = frozenset(
         "response.function_call_arguments.delta",
     }
 )
+_MAX_KEYS = 256  # distinct event types or statuses counted by name; the rest under "other"
+_OTHER = "other"
 _FIRST_AUDIO = frozenset({"response.output_audio.delta", "response.audio.delta"})
 
 
@@ -112,7 +114,10 @@ class Metrics:
     def observe(self, event: ServerEvent) -> None:
         """Every received event (an observer on all types)."""
         kind = event.type
-        self.events[kind] += 1
+        if kind in self.events or len(self.events) < _MAX_KEYS:
+            self.events[kind] += 1
+        else:
+            self.events[_OTHER] += 1  # a server inventing types cannot grow this without bound
         if kind in _FIRST_OUTPUT:
             response_id = getattr(event, "response_id", None)
             if self._awaiting_output and response_id in self._awaiting_output:
@@ -130,7 +135,8 @@ class Metrics:
         elif kind == "response.done":
             response = event.response  # type: ignore[attr-defined]
             self._awaiting_output.pop(response.id, None)  # no output at all: no latency to record
-            self.responses[response.status or "unknown"] += 1
+            status = response.status or "unknown"
+            self.responses[status if status in self.responses or len(self.responses) < _MAX_KEYS else _OTHER] += 1
             self._add_usage(response.usage)
         elif kind == "input_audio_buffer.speech_stopped":
             self._speech_stopped = anyio.current_time()
@@ -138,6 +144,12 @@ class Metrics:
             self._speech_stopped = None
         elif kind == "error":
             self._create_sent.pop(getattr(event.error, "event_id", None), None)  # type: ignore[attr-defined]
+
+    def session_ended(self) -> None:
+        """The connection is gone: requests in flight will never be answered on the next one."""
+        self._create_sent.clear()
+        self._awaiting_output.clear()
+        self._speech_stopped = None
 
     def observe_sent(self, event: ClientEvent) -> None:
         self.sent[event.type] += 1

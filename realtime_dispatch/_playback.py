@@ -97,12 +97,19 @@ class Playback:
             if item_id is None:
                 return None
             item = self._items.get(item_id)
-            if item is None or item.played_ms <= 0:
-                return None
+            if item is None or item.played_ms <= 0 or item.received == 0:
+                return None  # nothing heard, or no count of what arrived (barge_in off): nothing to cut to
             received_ms = item.received / self._bytes_per_ms
             if item.complete and item.played_ms >= received_ms:
                 return None  # heard to the end: nothing to take back
             return Cut(item_id, item.content_index, int(min(item.played_ms, received_ms)))
+
+    def reset(self) -> None:
+        """Forget every item: a new server session does not know them."""
+        with self._lock:
+            self._items.clear()
+            self._current = None
+            self.server_playing = False
 
     # --- fed by the receive loop ------------------------------------------------------------------------
 

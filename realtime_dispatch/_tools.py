@@ -16,6 +16,7 @@ import inspect
 import logging
 import re
 import typing
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, overload
@@ -24,7 +25,7 @@ import anyio
 import msgspec
 
 from ._handlers import Plan, _resolve_hints, is_async_callable, qualified_name
-from .events import ConversationItem, ResponseDone, ResponseOutputItemDone, ServerEvent, Tool
+from .events import ConversationItem, ResponseCreate, ResponseDone, ResponseOutputItemDone, ServerEvent, Tool, new_id
 
 if TYPE_CHECKING:
     from ._connection import Connection
@@ -273,6 +274,9 @@ class ToolRunner:
         self._timeout = timeout
         self._interruption = interruption
         self._batches: dict[str, _Batch] = {}
+        self._answered: dict[str, None] = {}  # recent call ids with an output sent (or queued to be)
+        self._follow_ups: set[str | None] = set()  # event ids of follow-up creates not sent yet
+        self._out_of_band: set[str] = set()  # responses outside the conversation
 
     @property
     def running(self) -> int:
@@ -283,6 +287,8 @@ class ToolRunner:
         item = event.item
         if item.type != "function_call" or item.status not in (None, "completed") or not item.call_id:
             return  # an interrupted call has partial arguments: nothing to run
+        if event.response_id in self._out_of_band:
+            return
         spec = self.tools.get(item.name or "")
         call = ToolCall(item.name or "", item.call_id, item.arguments or "", item.id, event.response_id)
         batch = self._batches.setdefault(event.response_id, _Batch())
@@ -304,15 +310,42 @@ class ToolRunner:
         if not batch.pending:
             self._finish(event.response.id or "", batch)
 
-    def new_connection(self) -> None:
-        """A new server session: the calls of the old one cannot be answered on it. Cancel them."""
+    def session_lost(self, pending: deque[Any]) -> None:
+        """The server session is gone: its calls cannot be answered on the next one. Cancel them, and
+        take back their outputs and follow-ups still waiting (in ``pending``) to be sent."""
+        from ._connection import NotConnected  # late: that module imports this one through the router
+
+        if self.running:
+            logger.warning("connection lost: %d tool call(s) of its session cancelled", self.running)
+        stale_calls: set[str] = set()
         for batch in self._batches.values():
             batch.stale = True
+            stale_calls.update(batch.pending)
             for scope in batch.pending.values():
                 scope.cancel()
-        if self.running:
-            logger.warning("reconnected: %d tool call(s) of the lost session cancelled", self.running)
         self._batches.clear()
+        stale_calls.update(self._answered)
+        self._answered.clear()
+        for waiting in list(pending):
+            event = waiting.event
+            item = getattr(event, "item", None)
+            mine = event.event_id in self._follow_ups or (
+                item is not None and item.type == "function_call_output" and item.call_id in stale_calls
+            )
+            if mine:
+                pending.remove(waiting)
+                waiting.error = NotConnected("the session that made this call is gone")
+                waiting.done.set()
+        self._follow_ups.clear()
+        self._out_of_band.clear()
+
+    def on_response_created(self, event: ServerEvent) -> None:
+        response = event.response  # type: ignore[attr-defined]
+        # The sequencer (observed first) counts a response we asked for as ours even without a conversation_id.
+        if response.conversation_id is None and response.id and self._connection._sequencer.active != response.id:
+            self._out_of_band.add(response.id)  # its calls are the caller's business, not a turn to answer
+            while len(self._out_of_band) > 64:
+                self._out_of_band.pop()
 
     async def _run(
         self, spec: ToolSpec | None, call: ToolCall, event: ServerEvent, batch: _Batch, scope: anyio.CancelScope
@@ -325,7 +358,15 @@ class ToolRunner:
                 return
             if scope.cancelled_caught:
                 output = _error_output("cancelled: the user interrupted the response")
-            await self._connection.create_item(ConversationItem.function_call_output(call.call_id, output or ""))
+            self._answered[call.call_id] = None
+            while len(self._answered) > 256:
+                del self._answered[next(iter(self._answered))]
+            try:
+                await self._connection.create_item(ConversationItem.function_call_output(call.call_id, output or ""))
+            except Exception:
+                if _stale(batch):  # the session was lost while it waited: taken back, not an error
+                    return
+                raise
             batch.answered += 1
         finally:
             batch.pending.pop(call.call_id, None)
@@ -379,4 +420,16 @@ class ToolRunner:
     def _finish(self, response_id: str, batch: _Batch) -> None:
         self._batches.pop(response_id, None)
         if batch.follow_up and batch.answered:
-            self._dispatcher.start_task(self._connection.create_response, name="tool follow-up response")
+            follow_up = ResponseCreate(event_id=new_id("evt_tools"))
+            self._follow_ups.add(follow_up.event_id)
+            self._dispatcher.start_task(self._send_follow_up, follow_up, name="tool follow-up response")
+
+    async def _send_follow_up(self, follow_up: ResponseCreate) -> None:
+        try:
+            await self._connection.send(follow_up)
+        finally:
+            self._follow_ups.discard(follow_up.event_id)
+
+
+def _stale(batch: _Batch) -> bool:
+    return batch.stale  # read again after an await (a narrowed attribute to the type checker)

@@ -25,7 +25,9 @@ FrameTap = Callable[[Literal["in", "out"], bytes], None]
 """``tap(direction, frame)``: called with every raw frame, ``"in"`` before it is decoded."""
 
 _AUDIO_FIELDS = frozenset({"audio", "delta"})  # base64 audio in audio events
-_SECRET_FIELDS = frozenset({"client_secret", "authorization", "api_key", "value"})
+_SECRET_FIELDS = frozenset(
+    {"client_secret", "authorization", "api_key", "api-key", "x-api-key", "openai-api-key", "value", "cookie"}
+)
 _LONG = 120
 _NESTED = 400
 _SECRET_TEXT = re.compile(r"\b(?:sk-|ek_)[A-Za-z0-9_\-]{8,}|\bBearer\s+[^\s\"']+")  # keys quoted in text
@@ -36,7 +38,7 @@ def describe(event: ServerEvent | ClientEvent) -> str:
     by their size, and long strings shortened."""
     if isinstance(event, UnknownEvent):  # its raw frame is whatever the server sent: secrets too
         return f"{event.type} <{len(event.raw)} bytes>"
-    audio_event = "audio" in event.type and not event.type.endswith("transcript.delta")
+    audio_event = "audio" in event.type and "transcri" not in event.type  # transcripts are text
     fields = msgspec.structs.asdict(event) if isinstance(event, msgspec.Struct) else {}
     shown = ", ".join(
         f"{name}={_show(name, value, audio_event)}" for name, value in fields.items() if value is not None
@@ -45,7 +47,7 @@ def describe(event: ServerEvent | ClientEvent) -> str:
 
 
 def _show(name: str, value: Any, audio_event: bool) -> str:
-    if name in _SECRET_FIELDS and isinstance(value, str):
+    if name.lower() in _SECRET_FIELDS and isinstance(value, str):
         return "<redacted>"
     if audio_event and name in _AUDIO_FIELDS and isinstance(value, str):
         return f"<{len(value) // 4 * 3} bytes of audio>"
@@ -62,9 +64,11 @@ def _show(name: str, value: Any, audio_event: bool) -> str:
 def _scrub(value: Any) -> Any:
     """Nested values with audio replaced by its size and secrets redacted."""
     if isinstance(value, dict):
-        shown = {}
+        shown: dict[Any, Any] = {}
         for key, item in value.items():
-            if key in _SECRET_FIELDS and isinstance(item, str):
+            if key == "headers" and isinstance(item, dict):
+                shown[key] = dict.fromkeys(item, "<redacted>")  # MCP servers' credentials, whatever their name
+            elif str(key).lower() in _SECRET_FIELDS and isinstance(item, str):
                 shown[key] = "<redacted>"
             elif key == "audio" and isinstance(item, str):
                 shown[key] = f"<{len(item) // 4 * 3} bytes of audio>"

@@ -476,3 +476,25 @@ async def test_errors_come_out_as_themselves_not_wrapped_in_a_group() -> None:
 
     with pytest.raises(OSError, match="connection refused"):
         await RealtimeApp().run_async(refused)
+
+
+async def test_a_hook_that_hangs_cannot_make_the_app_impossible_to_stop(caplog: pytest.LogCaptureFixture) -> None:
+    class Stuck(RealtimeApp):
+        shutdown_grace = 0.2
+
+        async def on_disconnect(self, connection: Connection) -> None:
+            await anyio.sleep_forever()
+
+        async def on_shutdown(self) -> None:
+            await anyio.sleep_forever()
+
+    client, server = memory_pair()
+    try:
+        with anyio.fail_after(5):  # bounded by the grace periods, not forever
+            async with Stuck().connect(client):
+                await anyio.sleep(0.05)  # connected: on_connect has run, so on_disconnect will
+    finally:
+        await server.close()
+        await client.aclose()
+    assert "on_disconnect still running after 0.2s: cancelled" in caplog.text
+    assert "on_shutdown still running after 0.2s: cancelled" in caplog.text

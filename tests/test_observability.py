@@ -282,3 +282,28 @@ async def test_taps_see_every_frame_over_a_socket_where_frames_arrive_in_batches
             await app.run_async(f"ws://127.0.0.1:{port}/v1/realtime")
     assert seen == frames
     assert handled == [f"r{n}" for n in range(50)]
+
+
+async def test_metrics_keys_are_bounded_and_requests_do_not_outlive_their_session() -> None:
+    metrics = Metrics()
+    for n in range(1000):
+        metrics.observe(events.UnknownEvent(type=f"invented.{n}", raw=b"{}"))
+        metrics.observe(events.ResponseDone.build(response=events.Response(id="r", status=f"status{n}")))
+    assert len(metrics.events) <= 257
+    assert metrics.events["other"] > 0
+    assert len(metrics.responses) <= 257
+    metrics.observe_sent(events.ResponseCreate(event_id="e1"))
+    metrics.session_ended()
+    metrics.observe(events.ResponseCreated.build(response=events.Response(id="r2", conversation_id="c")))
+    metrics.observe(events.ResponseOutputTextDelta.build(response_id="r2", delta="x"))
+    assert metrics.response_latency.count == 0
+
+
+def test_traces_redact_mcp_headers_and_show_transcription_text() -> None:
+    tool = events.Tool(type="mcp", server_label="x", headers={"X-API-Key": "k1", "api-key": "k2", "Other": "k3"})
+    line = describe(events.SessionUpdate(session=events.Session(type="realtime", tools=[tool])))
+    assert "k1" not in line
+    assert "k2" not in line
+    assert "k3" not in line
+    line = describe(events.InputAudioTranscriptionDelta.build(delta="hello world"))
+    assert "'hello world'" in line

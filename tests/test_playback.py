@@ -356,3 +356,18 @@ async def test_a_sideband_interrupt_does_not_clear_when_the_server_plays_nothing
                 await got_cancel.wait()
             await anyio.sleep(0.05)
     assert [type(e) for e in received] == [events.ResponseCancel]
+
+
+async def test_interrupt_without_barge_in_does_not_truncate_at_zero() -> None:
+    class PushToTalk(RealtimeApp):  # barge_in off: received audio is not counted
+        pass
+
+    app = PushToTalk()
+    async with serving(app) as server:
+        await server.send_event(response_created())
+        await server.send_event(audio_delta(500 * MS))
+        await settle(app, server)
+        app.playback.played("item_a", ms=200)
+        await app.interrupt()
+        assert isinstance(await next_sent(server), events.ResponseCancel)
+        await nothing_sent(server)  # no truncate: without counts of what arrived there is no safe position

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import anyio
 import pytest
@@ -301,3 +302,154 @@ async def test_with_reconnect_off_a_lost_connection_says_so(caplog: pytest.LogCa
         ):
             await NoRetry().run_async(endpoint(port))
     assert "reconnecting" not in caplog.text
+
+
+# --- what a new server session does not inherit ------------------------------------------------------
+
+
+async def _two_sessions(app: RealtimeApp, first_session: Any, second_session: Any) -> None:
+    """Run ``app`` on an in-memory connection that is lost (1006), then on a second one;
+    ``first_session(server)`` and ``second_session(server)`` play the server each time."""
+    from realtime_dispatch.transports import MemoryServer, MemoryTransport, memory_pair
+
+    servers: list[MemoryServer] = []
+    clients: list[MemoryTransport] = []
+    opened = [anyio.Event(), anyio.Event()]
+
+    async def factory() -> MemoryTransport:
+        client, server = memory_pair()
+        servers.append(server)
+        clients.append(client)
+        opened[len(servers) - 1].set()
+        return client
+
+    try:
+        with anyio.fail_after(10):
+            async with app.connect(factory):
+                await opened[0].wait()
+                await first_session(servers[0])
+                await servers[0].close(1006, "lost")
+                await opened[1].wait()
+                await second_session(servers[1])
+    finally:
+        for server in servers:
+            await server.close()
+        for client in clients:
+            await client.aclose()
+
+
+def _created(rid: str) -> events.ResponseCreated:
+    return events.ResponseCreated.build(response=events.Response(id=rid, status="in_progress", conversation_id="c"))
+
+
+def _done(rid: str) -> events.ResponseDone:
+    return events.ResponseDone.build(response=events.Response(id=rid, status="completed", conversation_id="c"))
+
+
+async def test_a_tool_that_finishes_during_the_reconnect_is_not_answered_on_the_new_session() -> None:
+    from realtime_dispatch import Reconnect, tool
+
+    class Agent(RealtimeApp):
+        reconnect = Reconnect(initial_delay=0.3, max_delay=0.3)
+
+        @tool
+        async def book(self) -> str:
+            await anyio.sleep(0.05)  # ends during the 0.3 s before the reconnect
+            return "booked"
+
+    item = events.ConversationItem(
+        type="function_call", id="item_c1", status="completed", call_id="c1", name="book", arguments="{}"
+    )
+
+    async def first(server: Any) -> None:
+        await server.receive_event()
+        await server.send_event(_created("resp_1"))
+        await server.send_event(events.ResponseOutputItemDone.build(response_id="resp_1", output_index=0, item=item))
+        await server.send_event(_done("resp_1"))
+        await anyio.sleep(0.01)
+
+    async def second(server: Any) -> None:
+        assert isinstance(await server.receive_event(), events.SessionUpdate)
+        with anyio.move_on_after(0.5):
+            extra = await server.receive_event()
+            pytest.fail(f"the new session does not know call c1, but the app sent {extra}")
+
+    await _two_sessions(Agent(), first, second)
+
+
+async def test_the_conversation_and_playback_start_empty_on_a_new_session() -> None:
+    class Voice(RealtimeApp):
+        reconnect = Reconnect(initial_delay=0.01)
+        track_conversation = True
+        barge_in = True
+
+    app = Voice()
+    old = events.ConversationItem(type="message", id="old_a", role="assistant", status="completed")
+
+    async def first(server: Any) -> None:
+        await server.send_event(events.ConversationItemAdded.build(item=old, previous_item_id=None))
+        await server.send_event(
+            events.ResponseOutputAudioDelta.build(response_id="r", item_id="old_a", delta="AAAA" * 100)
+        )
+        done = app.connection.expect("response.output_audio.delta")
+        await done.wait(5)
+        app.playback.played("old_a", ms=1)
+        assert [i.id for i in app.conversation.items] == ["old_a"]
+
+    async def second(server: Any) -> None:
+        await server.send_event(events.InputAudioBufferSpeechStarted.build(audio_start_ms=0, item_id="u"))
+        new = events.ConversationItem(type="message", id="new_u", role="user", status="completed")
+        await server.send_event(events.ConversationItemAdded.build(item=new, previous_item_id=None))
+        await app.connection.expect("conversation.item.added").wait(5)
+        with anyio.move_on_after(0.2):
+            extra = await server.receive_event()
+            pytest.fail(f"nothing of the old session may be truncated, but the app sent {extra}")
+        assert [i.id for i in app.conversation.items] == ["new_u"]
+
+    await _two_sessions(app, first, second)
+
+
+async def test_sends_from_other_tasks_wait_behind_the_session_replay() -> None:
+    from realtime_dispatch.transports import MemoryTransport, memory_pair
+
+    class SlowFirstSend(MemoryTransport):
+        async def send(self, data: bytes) -> None:
+            await anyio.sleep(0.1)  # the session.update takes a while to go out
+            await super().send(data)
+
+    class App(RealtimeApp):
+        reconnect = Reconnect(initial_delay=0.05)
+        session = events.Session(type="realtime")
+
+    app = App()
+    servers: list[Any] = []
+    clients: list[Any] = []
+    opened = [anyio.Event(), anyio.Event()]
+
+    async def factory() -> MemoryTransport:
+        client, server = memory_pair()
+        if servers:
+            client.__class__ = SlowFirstSend
+        servers.append(server)
+        clients.append(client)
+        opened[len(servers) - 1].set()
+        return client
+
+    try:
+        with anyio.fail_after(10):
+            async with app.connect(factory) as conn, anyio.create_task_group() as tg:
+                await opened[0].wait()
+                await servers[0].receive_event()
+                await servers[0].close(1006, "lost")
+                await anyio.sleep(0.01)
+                tg.start_soon(conn.send, events.InputAudioBufferClear(event_id="X"))  # waits out the outage
+                await opened[1].wait()
+                await anyio.sleep(0.02)  # the replay is on its way out
+                await conn.send(events.InputAudioBufferClear(event_id="Y"))
+                order = [(await servers[1].receive_event()).event_id or "session" for _ in range(3)]
+    finally:
+        for server in servers:
+            await server.close()
+        for client in clients:
+            await client.aclose()
+    assert order[1:] == ["X", "Y"]
