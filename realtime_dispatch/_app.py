@@ -212,7 +212,7 @@ class RealtimeApp:
                 self.router._add_error(method, errors, plan)
             spec = self._tool_specs.get(attr)
             if spec is not None:
-                self.router.add_tool(method, _spec=spec.bind(self))
+                self.router.add_tool(method, _spec=spec.bind(self, attr))
 
     # --- registration on the instance ------------------------------------------------------------
 

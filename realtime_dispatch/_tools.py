@@ -91,9 +91,9 @@ class ToolSpec:
     def definition(self) -> Tool:
         return Tool(type="function", name=self.name, description=self.description, parameters=self.parameters)
 
-    def bind(self, instance: object) -> ToolSpec:
+    def bind(self, instance: object, attribute: str) -> ToolSpec:
         """This spec with ``fn`` bound to an app instance (for methods)."""
-        return dataclasses.replace(self, fn=getattr(instance, self.fn.__name__))
+        return dataclasses.replace(self, fn=getattr(instance, attribute))
 
 
 @overload
@@ -292,6 +292,8 @@ class ToolRunner:
         spec = self.tools.get(item.name or "")
         call = ToolCall(item.name or "", item.call_id, item.arguments or "", item.id, event.response_id)
         batch = self._batches.setdefault(event.response_id, _Batch())
+        if call.call_id in batch.pending or call.call_id in self._answered:
+            return  # the same item reported twice: one run, one output
         scope = anyio.CancelScope()
         batch.pending[call.call_id] = scope
         self._dispatcher.start_task(self._run, spec, call, event, batch, scope, name=f"tool {call.name}")

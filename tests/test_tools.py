@@ -710,3 +710,32 @@ async def test_a_recorded_tool_turn_replays_with_the_tool_output() -> None:
     sent = [json.loads(frame) for frame in played.transports[0].sent]
     outputs = [frame["item"].get("output") for frame in sent if frame["type"] == "conversation.item.create"]
     assert "12:34" in outputs  # the tool ran between the recorded frames, as it did live
+
+
+async def test_a_call_reported_twice_runs_once_with_one_follow_up() -> None:
+    app = Calculator()
+    async with serving(app) as server:
+        await next_sent(server)
+        await server.send_event(response(events.ResponseCreated))
+        await server.send_event(call_item("add", '{"a": 1, "b": 1}', "c1"))
+        await server.send_event(call_item("add", '{"a": 1, "b": 1}', "c1"))
+        await server.send_event(response(events.ResponseDone))
+        assert await expect_output(server, "c1") == "2"
+        assert isinstance(await next_sent(server), events.ResponseCreate)
+        with anyio.move_on_after(0.1):
+            extra = await server.receive_event()
+            pytest.fail(f"one run and one follow-up, but the app also sent {extra}")
+    assert len(app.calls) == 1
+
+
+def test_a_tool_method_under_another_attribute_name_binds() -> None:
+    async def lookup(self: RealtimeApp, key: str) -> str:
+        return key
+
+    class Aliased(RealtimeApp):
+        find = tool(name="find")(lookup)
+
+    app = Aliased()
+    [spec] = list(app.router.walk_tools())
+    assert spec.name == "find"
+    assert spec.fn == app.find
