@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+
+from realtime_dispatch import RealtimeApp, events
+from realtime_dispatch.transports import MemoryServer, memory_pair
 
 RECORDED = Path(__file__).parent / "data" / "recorded"
 
@@ -21,3 +26,24 @@ def recorded_frames(pattern: str) -> list[tuple[str, int, bytes]]:
             if line.strip():
                 frames.append((path.name, number, line))
     return frames
+
+
+@asynccontextmanager
+async def serving(app: RealtimeApp) -> AsyncIterator[MemoryServer]:
+    """Run ``app`` on an in-memory connection for the block; yields the server side."""
+    client, server = memory_pair()
+    try:
+        async with app.connect(client):
+            yield server
+    finally:
+        await server.close()
+        await client.aclose()
+
+
+async def settle(app: RealtimeApp, server: MemoryServer) -> None:
+    """Until the app has handled everything the server sent so far (a marker event, round trip)."""
+    dispatcher = app.connection._dispatcher
+    assert dispatcher is not None
+    waiter = dispatcher.expect(lambda event: event.type == "input_audio_buffer.cleared")
+    await server.send_event(events.InputAudioBufferCleared.build())
+    await dispatcher.wait(waiter, 5)

@@ -5,38 +5,16 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+from conftest import serving, settle
 
 from realtime_dispatch import Connection, RealtimeApp, events, on, openai
 from realtime_dispatch._metrics import Latency, Metrics
 from realtime_dispatch._trace import describe
-from realtime_dispatch.transports import MemoryServer, memory_pair
 
 pytestmark = pytest.mark.anyio
-
-
-@asynccontextmanager
-async def serving(app: RealtimeApp) -> AsyncIterator[MemoryServer]:
-    client, server = memory_pair()
-    try:
-        async with app.connect(client):
-            yield server
-    finally:
-        await server.close()
-        await client.aclose()
-
-
-async def settle(app: RealtimeApp, server: MemoryServer) -> None:
-    """Until the app has handled everything the server sent so far."""
-    dispatcher = app.connection._dispatcher
-    assert dispatcher is not None
-    waiter = dispatcher.expect(lambda event: event.type == "input_audio_buffer.cleared")
-    await server.send_event(events.InputAudioBufferCleared.build())
-    await dispatcher.wait(waiter, 5)
 
 
 def created(rid: str) -> events.ResponseCreated:

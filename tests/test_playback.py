@@ -4,15 +4,14 @@ interrupts (in memory, and over a real socket for a SIP/WebRTC sideband session)
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+from conftest import serving, settle
 
 from realtime_dispatch import Connection, RealtimeApp, events, on, openai
 from realtime_dispatch._playback import Cut, Playback
-from realtime_dispatch.transports import MemoryServer, WebSocketTransport, memory_pair, serve_websocket
+from realtime_dispatch.transports import MemoryServer, WebSocketTransport, serve_websocket
 
 pytestmark = pytest.mark.anyio
 
@@ -139,17 +138,6 @@ class Player(RealtimeApp):
         self.stopped += 1
 
 
-@asynccontextmanager
-async def serving(app: RealtimeApp) -> AsyncIterator[MemoryServer]:
-    client, server = memory_pair()
-    try:
-        async with app.connect(client):
-            yield server
-    finally:
-        await server.close()
-        await client.aclose()
-
-
 async def next_sent(server: MemoryServer) -> events.ClientEvent:
     with anyio.fail_after(5):
         return await server.receive_event()
@@ -159,15 +147,6 @@ async def nothing_sent(server: MemoryServer) -> None:
     with anyio.move_on_after(0.1):
         extra = await server.receive_event()
         pytest.fail(f"expected nothing more, got {extra}")
-
-
-async def settle(app: RealtimeApp, server: MemoryServer) -> None:
-    """Wait until the app has handled everything sent so far (a round trip through wait_for)."""
-    dispatcher = app.connection._dispatcher
-    assert dispatcher is not None
-    waiter = dispatcher.expect(lambda event: event.type == "input_audio_buffer.cleared")
-    await server.send_event(events.InputAudioBufferCleared.build())
-    await dispatcher.wait(waiter, 5)
 
 
 async def speak_over(server: MemoryServer, *frames: events.ServerEvent) -> None:

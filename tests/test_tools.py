@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Literal
 
 import anyio
 import msgspec
 import pytest
+from conftest import serving
 
 from realtime_dispatch import (
     ConfigError,
@@ -140,17 +139,6 @@ def test_two_methods_with_one_tool_name_fail_at_class_definition() -> None:
 
 
 # --- running calls, in memory ------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def serving(app: RealtimeApp) -> AsyncIterator[MemoryServer]:
-    client, server = memory_pair()
-    try:
-        async with app.connect(client):
-            yield server
-    finally:
-        await server.close()
-        await client.aclose()
 
 
 def call_item(name: str, arguments: str, call_id: str, response_id: str = "resp_1") -> events.ResponseOutputItemDone:
