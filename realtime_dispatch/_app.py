@@ -488,7 +488,7 @@ class RealtimeApp:
             return closed
         finally:
             if self._tool_runner is not None:
-                self._tool_runner.session_lost(connection._pending)
+                self._tool_runner.session_lost()
             self.playback.reset()
             self.metrics.session_ended()
             try:

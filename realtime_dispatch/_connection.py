@@ -361,6 +361,13 @@ class Connection:
         with anyio.move_on_after(delay):
             await self._close_requested.wait()
 
+    def _withdraw(self, match: Callable[[ClientEvent], bool], reason: str) -> None:
+        """Take back the waiting sends ``match`` picks: their senders get ``NotConnected(reason)``."""
+        for waiting in [p for p in self._pending if match(p.event)]:
+            self._pending.remove(waiting)
+            waiting.error = NotConnected(reason)
+            waiting.done.set()
+
     def _fail_pending(self, error: BaseException) -> None:
         while self._pending:
             self.dropped_sends += 1

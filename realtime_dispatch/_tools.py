@@ -16,7 +16,6 @@ import inspect
 import logging
 import re
 import typing
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, overload
@@ -25,7 +24,16 @@ import anyio
 import msgspec
 
 from ._handlers import Plan, _resolve_hints, is_async_callable, qualified_name
-from .events import ConversationItem, ResponseCreate, ResponseDone, ResponseOutputItemDone, ServerEvent, Tool, new_id
+from .events import (
+    ClientEvent,
+    ConversationItem,
+    ResponseCreate,
+    ResponseDone,
+    ResponseOutputItemDone,
+    ServerEvent,
+    Tool,
+    new_id,
+)
 
 if TYPE_CHECKING:
     from ._connection import Connection
@@ -312,11 +320,9 @@ class ToolRunner:
         if not batch.pending:
             self._finish(event.response.id or "", batch)
 
-    def session_lost(self, pending: deque[Any]) -> None:
+    def session_lost(self) -> None:
         """The server session is gone: its calls cannot be answered on the next one. Cancel them, and
-        take back their outputs and follow-ups still waiting (in ``pending``) to be sent."""
-        from ._connection import NotConnected  # late: that module imports this one through the router
-
+        take back their outputs and follow-ups still waiting to be sent."""
         if self.running:
             logger.warning("connection lost: %d tool call(s) of its session cancelled", self.running)
         stale_calls: set[str] = set()
@@ -328,17 +334,16 @@ class ToolRunner:
         self._batches.clear()
         stale_calls.update(self._answered)
         self._answered.clear()
-        for waiting in list(pending):
-            event = waiting.event
+        follow_ups = self._follow_ups
+
+        def mine(event: ClientEvent) -> bool:
             item = getattr(event, "item", None)
-            mine = event.event_id in self._follow_ups or (
+            return event.event_id in follow_ups or (
                 item is not None and item.type == "function_call_output" and item.call_id in stale_calls
             )
-            if mine:
-                pending.remove(waiting)
-                waiting.error = NotConnected("the session that made this call is gone")
-                waiting.done.set()
-        self._follow_ups.clear()
+
+        self._connection._withdraw(mine, "the session that made this call is gone")
+        self._follow_ups = set()
         self._out_of_band.clear()
 
     def on_response_created(self, event: ServerEvent) -> None:
