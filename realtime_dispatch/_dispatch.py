@@ -7,10 +7,14 @@ from the receive loop, in arrival order: no task and no event-loop pass per even
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import math
+import sys
 import time
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +48,6 @@ _UNKNOWN_CACHE_SIZE = 256  # distinct unmodelled types remembered; a hostile ser
 _OVERFLOW_LOG_EVERY = 10.0  # seconds between warnings while background handlers are saturated
 _FAIRNESS_EVERY = 1024  # events between forced checkpoints: background tasks run even during a flood
 
-
 @dataclass(eq=False, slots=True)
 class _Route:
     """A handler bound to one running session: its call with the injections applied."""
@@ -67,6 +70,38 @@ class Waiter:
 
 class Dispatcher:
     """Routes decoded events to handlers for one running app."""
+
+    # Slots: the receive loop reads and writes some of these for every event.
+    __slots__ = (
+        "_app",
+        "_background_slots",
+        "_busy",
+        "_busy_event",
+        "_connection",
+        "_eager_context",
+        "_has_middleware",
+        "_idle",
+        "_in_flight",
+        "_loop_task",
+        "_max_background",
+        "_metrics",
+        "_middleware",
+        "_next_overflow_log",
+        "_observers",
+        "_recycle_after",
+        "_recycle_at",
+        "_root",
+        "_routes",
+        "_slow",
+        "_spent",
+        "_table",
+        "_task_group",
+        "_unknown",
+        "_waiters",
+        "background_waits",
+        "history",
+        "process",
+    )
 
     def __init__(
         self,
@@ -117,6 +152,7 @@ class Dispatcher:
         # What the receive loop is running now, for the watchdog thread.
         self._busy: _Route | None = None
         self._busy_event: ServerEvent | None = None
+        self._eager_context = contextvars.copy_context()  # where eager steps run (see _install_eager)
 
     # --- building ---------------------------------------------------------------------------
 
@@ -222,67 +258,164 @@ class Dispatcher:
         receive = transport.receive
         # Optional on a transport: a buffered frame without a coroutine (None when nothing is buffered).
         poll: Callable[[], bytes | None] | None = getattr(transport, "receive_nowait", None)
-        fast_decode = server_decoder.decode
         process = self.process
         plain = not self._has_middleware
         if trace_logger.isEnabledFor(logging.DEBUG):  # decided per connection: no per-event check
             process = compose([trace_inbound, *self._middleware], self.dispatch)
             plain = False
-        table = self._table
+        consumer = self._consumer(process, plain)
+        consumer.send(None)
+        feed = consumer.send
         count = 0
         # The watchdog thread reports an inline handler that holds this loop, while it does.
         unwatch = watch(self) if self._slow > 0 else None
+        inline = self._install_eager(transport, consumer)
+        refresh_context = inline is not None and sys.version_info < (3, 12)
         try:
             while True:
-                frame = poll() if poll is not None else None
+                frame: Any = poll() if poll is not None else None
                 if frame is None:
+                    if refresh_context:
+                        self._eager_context = contextvars.copy_context()
                     try:
                         frame = await receive()
                     except TransportClosed as closed:
                         return closed
-                try:
-                    event = fast_decode(frame)
-                except Exception:  # rare: let the full decoder tell an unknown type from a bad frame
-                    try:
-                        event = decode(frame)
-                    except DecodeError as exc:
-                        await self.report(exc, None, None)
-                        continue
-                if plain:
-                    # dispatch(), inlined: a coroutine per event would cost as much as all the routing.
-                    if self._waiters:
-                        self._wake_waiters(event)
-                    routes = table.get(event.type)
-                    if routes is None:
-                        routes = self._routes_for_unknown(event.type)
-                    for route in routes:
-                        if route.simple:
-                            self._busy_event = event
-                            self._busy = route
-                            try:
-                                if route.is_async:
-                                    await route.call(event)
-                                else:
-                                    result = route.call(event)
-                                    if result is not None and hasattr(result, "__await__"):
-                                        await result
-                            except Exception as exc:
-                                await self.report(exc, event, route.handler)
-                            self._busy = None
-                        else:
-                            await self._dispatch_special(route, event)
-                else:
-                    try:
-                        await process(event)
-                    except Exception as exc:  # from middleware: handlers' own errors never get here
-                        await self.report(exc, event, None)
+                if frame.__class__ is _Suspended:  # an eager step that has to finish in this task
+                    await frame
+                    continue
+                # No coroutine per event: the consumer is a generator, fed frame by frame; only a
+                # handler that really suspends makes it yield anything but _READY.
+                waiting = feed(frame)
+                if waiting is not _READY:
+                    await _Suspended(consumer, waiting)
                 count += 1
                 if count % _FAIRNESS_EVERY == 0:
                     await anyio.lowlevel.checkpoint()
         finally:
+            if inline is not None:
+                inline(None)
+            consumer.close()
             self._busy = None
             if unwatch is not None:
                 unwatch()
+
+    def _consumer(
+        self, process: Callable[[ServerEvent], Awaitable[None]], plain: bool
+    ) -> Generator[Any, Any, None]:
+        """Decode and dispatch each frame sent in, then yield ``_READY`` for the next one.
+
+        A generator-based coroutine rather than a coroutine per event: ``yield from`` awaits an
+        async handler, and whatever a suspending handler waits for passes out through
+        ``send()`` to whoever drives it, the receive loop or an eager step (``_Suspended``).
+        A frame may be a buffer that is only valid until the first suspension: it is decoded first.
+        """
+        return self._plain_consumer() if plain else self._chain_consumer(process)
+
+    @types.coroutine
+    def _plain_consumer(self) -> Generator[Any, Any, None]:
+        # dispatch(), inlined: a coroutine per event would cost as much as all the routing.
+        fast_decode = server_decoder.decode
+        table = self._table
+        waiters = self._waiters
+        ready = _READY
+        frame = yield ready
+        while True:
+            try:
+                event = fast_decode(frame)
+            except Exception:  # rare: let the full decoder tell an unknown type from a bad frame
+                try:
+                    event = decode(bytes(frame))
+                except DecodeError as exc:
+                    yield from self.report(exc, None, None)
+                    frame = yield ready
+                    continue
+            if waiters:
+                self._wake_waiters(event)
+            routes = table.get(event.type)
+            if routes is None:
+                routes = self._routes_for_unknown(event.type)
+            for route in routes:
+                if route.simple:
+                    self._busy_event = event
+                    self._busy = route
+                    try:
+                        if route.is_async:
+                            yield from route.call(event)
+                        else:
+                            result = route.call(event)
+                            if result is not None and hasattr(result, "__await__"):
+                                yield from result.__await__()
+                    except Exception as exc:
+                        yield from self.report(exc, event, route.handler)
+                    self._busy = None
+                else:
+                    yield from self._dispatch_special(route, event)
+            frame = yield ready
+
+    @types.coroutine
+    def _chain_consumer(self, process: Callable[[ServerEvent], Awaitable[None]]) -> Generator[Any, Any, None]:
+        frame = yield _READY
+        while True:
+            try:
+                event = server_decoder.decode(frame)
+            except Exception:
+                try:
+                    event = decode(bytes(frame))
+                except DecodeError as exc:
+                    yield from self.report(exc, None, None)
+                    frame = yield _READY
+                    continue
+            try:
+                yield from process(event).__await__()
+            except Exception as exc:  # from middleware: handlers' own errors never get here
+                yield from self.report(exc, event, None)
+            frame = yield _READY
+
+    def _install_eager(
+        self, transport: Transport, consumer: Generator[Any, Any, None]
+    ) -> Callable[[Callable[[Any], object] | None], None] | None:
+        """Let a transport that offers ``consume_inline`` feed the consumer right in its
+        protocol callback while the receive loop waits for input, so that the event is handled
+        without the event-loop pass that waking the loop's task costs (asyncio only).
+
+        The transport runs the step as the receive loop's task (as asyncio's eager tasks run
+        a task's first step), and the step runs in the task's context (on 3.11, which cannot
+        reach a task's context, a copy taken when the loop last waited): handlers see what
+        they see when the task runs them. A handler that really suspends leaves a
+        ``_Suspended`` in the transport's queue, which the task finishes before the next frame:
+        the order of events never changes.
+        """
+        inline: Callable[[Callable[[Any], object] | None], None] | None = getattr(
+            transport, "consume_inline", None
+        )
+        if inline is None:
+            return None
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # not asyncio (trio): no protocol callbacks to run in
+            return None
+        if task is None:
+            return None
+        feed = consumer.send
+        if sys.version_info >= (3, 12):
+            self._eager_context = task.get_context()
+        else:
+            self._eager_context = contextvars.copy_context()
+
+        ready = _READY
+
+        def step(frame: Any) -> object:
+            try:
+                waiting = self._eager_context.run(feed, frame)
+            except BaseException as exc:  # the consumer is gone: the loop's task re-raises it
+                assert inline is not None
+                inline(None)
+                return _Suspended(None, None, exc)
+            return None if waiting is ready else _Suspended(consumer, waiting)
+
+        inline(step)
+        return inline
 
     async def dispatch(self, event: ServerEvent) -> None:
         """Run every handler that matches ``event``, in order (the end of the middleware chain)."""
@@ -508,6 +641,42 @@ class Dispatcher:
                             return candidate
             node = node.parent if up else None
         return None
+
+
+_READY = object()  # what the consumer yields between frames (never a handler's wait)
+
+
+class _Suspended:
+    """The consumer, stopped inside a handler that waits for ``yielded`` (or failed with
+    ``error``): awaited by the receive loop's task, it goes on exactly where it stopped and
+    returns once it is ready for the next frame."""
+
+    __slots__ = ("consumer", "error", "yielded")
+
+    def __init__(
+        self, consumer: Generator[Any, Any, None] | None, yielded: Any, error: BaseException | None = None
+    ) -> None:
+        self.consumer = consumer
+        self.yielded = yielded
+        self.error = error
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        if self.error is not None:
+            raise self.error
+        consumer, waiting = self.consumer, self.yielded
+        assert consumer is not None
+        # What `yield from` would do, for a generator that has already started: pass the wait
+        # up to the task, and what the task sends (trio sends values) or throws back down.
+        while waiting is not _READY:
+            try:
+                sent = yield waiting
+            except GeneratorExit:
+                consumer.close()
+                raise
+            except BaseException as exc:  # thrown in by the task (cancellation)
+                waiting = consumer.throw(exc)
+            else:
+                waiting = consumer.send(sent)
 
 
 def matcher(key: str | type[ServerEvent], predicate: Callable[[Any], object] | None) -> Callable[[ServerEvent], object]:

@@ -19,7 +19,7 @@ import logging
 import ssl
 import sys
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,14 @@ _MiB = 1024 * 1024
 # reading is paused the total is exact and ``receive`` counts down to the low mark.
 _READ_HIGH_WATER = 16 * _MiB
 _READ_LOW_WATER = 4 * _MiB
+
+# asyncio's own (private, but there since 3.7): how an eager task runs its first step as itself.
+_enter_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] | None = getattr(
+    asyncio.tasks, "_enter_task", None
+)
+_leave_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] | None = getattr(
+    asyncio.tasks, "_leave_task", None
+)
 
 _MISSING_PICOWS = (
     "connect_picows needs the picows package: install it with pip install 'realtime-dispatch[fast]' "
@@ -76,7 +84,17 @@ class PicowsTransport:
     def __init__(self, options: WebSocketOptions) -> None:
         self._options = options
         self._max_size = options.max_size if options.max_size is not None else sys.maxsize
-        self._messages: deque[bytes] = deque()
+        # Frames, and in place of a frame whatever an inline consumer's step left to finish.
+        self._messages: deque[Any] = deque()
+        self._inline: Callable[[bytes | memoryview], object] | None = None
+        self._task: asyncio.Task[Any] | None = None  # the consumer's, that _inline runs as
+        # True from the first inline step of a read until picows' last frame of it: entering a
+        # task costs a dict insert and delete, once per read rather than once per frame.
+        self._entered = False
+        self._loop = asyncio.get_running_loop()
+        # _inline while a receive() waits on an empty queue and has not been woken (cancelled
+        # counts as waiting: a step run then is as if its frame had come just before the cancel).
+        self._armed: Callable[[bytes | memoryview], object] | None = None
         self._buffered = 0  # payload bytes in _messages: an upper bound, exact while reading is paused
         self._fragments: list[bytes] = []
         self._fragments_size = 0
@@ -120,12 +138,46 @@ class PicowsTransport:
                 raise self._close_marker()
         ws.send(self._TEXT, data)
 
+    def consume_inline(self, step: Callable[[bytes | memoryview], object] | None) -> None:
+        """While ``receive`` waits on an empty queue, hand each complete TEXT message to
+        ``step`` in picows' callback instead of waking the waiting task (a pass through the
+        event loop per message). Called from the task that calls ``receive``; ``step`` runs
+        as that task (``asyncio.current_task()`` is that task while it runs, as in an eager
+        task's first step), so what it calls cannot tell the difference.
+
+        The message may be a ``memoryview`` valid only during the call. ``step`` returns None
+        when it has handled the message; anything else is queued in its place, for
+        ``receive`` to return as is. ``consume_inline(None)`` stops it.
+        """
+        if step is not None and (_enter_task is None or _leave_task is None):
+            return  # an asyncio without the hooks: frames go through the queue as before
+        self._inline = step
+        self._task = asyncio.current_task() if step is not None else None
+
+    def _enter(self) -> bool:
+        """Become the consumer's task for the rest of this batch of frames; False if some
+        other task is running (never from picows' callbacks, but then the queue it is)."""
+        assert _enter_task is not None
+        assert self._task is not None
+        try:
+            _enter_task(self._loop, self._task)
+        except RuntimeError:
+            return False
+        self._entered = True
+        return True
+
+    def _leave(self) -> None:
+        assert _leave_task is not None
+        assert self._task is not None
+        self._entered = False
+        _leave_task(self._loop, self._task)
+
     def receive_nowait(self) -> bytes | None:
         """A buffered message, or None: lets the receive loop skip a coroutine per frame."""
         messages = self._messages
         if not messages:
             return None
-        data = messages.popleft()
+        data: bytes = messages.popleft()
         if self._reading_paused:
             self._consumed(len(data))
         return data
@@ -133,7 +185,7 @@ class PicowsTransport:
     async def receive(self) -> bytes:
         messages = self._messages
         if messages:  # the common case: a message is buffered, return it without a pass through the loop
-            data = messages.popleft()
+            data: bytes = messages.popleft()
             if self._reading_paused:
                 self._consumed(len(data))
             return data
@@ -152,11 +204,13 @@ class PicowsTransport:
                 raise RuntimeError("receive() is already running in another task")
             waiter = asyncio.get_running_loop().create_future()
             self._waiter = waiter
+            self._armed = self._inline  # from now until woken, a frame may be handled inline
             try:
                 await waiter
             finally:
                 self._waiter = None
-        data = messages.popleft()
+                self._armed = None
+        data: bytes = messages.popleft()
         if self._reading_paused:
             self._consumed(len(data))
         return data
@@ -235,6 +289,15 @@ class PicowsTransport:
             messages.append(data)
             self._buffered += len(data)
         else:  # every byte counted so far was consumed; a waiting receive() waits on an empty queue only
+            step = self._armed
+            if step is not None and (self._entered or self._enter()):
+                item = step(data)
+                if item is None:
+                    return
+                messages.append(item)
+                self._buffered = len(data)
+                self._wake()
+                return
             messages.append(data)
             self._buffered = len(data)
             self._wake()
@@ -242,6 +305,7 @@ class PicowsTransport:
             self._high_water()
 
     def _wake(self) -> None:
+        self._armed = None
         waiter = self._waiter
         if waiter is not None and not waiter.done():  # done: cancelled, its task not yet resumed
             waiter.set_result(None)
@@ -278,11 +342,14 @@ class PicowsTransport:
         ws.disconnect()
 
     def _on_disconnected(self, ws: WSTransport) -> None:
+        if self._entered:  # never expected: the read that entered ended with its last frame
+            self._leave()
         self._disconnected = True
         # picows keeps the failure that made it disconnect (a protocol error) in a future for
         # wait_disconnected(): retrieve it, or asyncio logs "exception was never retrieved".
         self._reaper = asyncio.get_running_loop().create_task(self._reap(ws))
         self._reading_paused = False
+        self._armed = None
         for future in (self._waiter, self._writable):
             if future is not None and not future.done():
                 future.set_result(None)
@@ -377,25 +444,40 @@ async def connect_picows(
             transport._ws = ws
 
         def on_ws_frame(self, ws: WSTransport, frame: picows.WSFrame) -> None:
-            # The fast path, for a complete TEXT frame: _deliver() inlined (one Python call per frame).
-            if frame.msg_type is text and frame.fin:
-                data = frame.get_payload_as_bytes()  # the frame's buffer is only valid during this call
-                size = len(data)
-                if size > max_size:
-                    # picows starts closing with 1009 on such a frame, yet still delivers it: drop it.
-                    transport._fail(ws, 1009, f"message exceeds {max_size} bytes")
-                    return
-                if messages:  # not empty: a waiting receive() was woken by the frame that found it empty
-                    messages.append(data)
-                    transport._buffered += size
+            try:
+                # The fast path, for a complete TEXT frame: _deliver() inlined (one Python call per frame).
+                if frame.msg_type is text and frame.fin:
+                    view = frame.get_payload_as_memoryview()  # valid during this call only
+                    size = len(view)
+                    if size > max_size:
+                        # picows starts closing with 1009 on such a frame, yet still delivers it: drop it.
+                        transport._fail(ws, 1009, f"message exceeds {max_size} bytes")
+                        return
+                    step = transport._armed  # set only while receive() waits on an empty queue
+                    if step is not None and (transport._entered or transport._enter()):
+                        # Run the consumer's step here, on the frame's own buffer, rather than copy
+                        # the frame and wake the consumer (a pass through the event loop).
+                        item = step(view)
+                        if item is None:
+                            return
+                        messages.append(item)
+                        transport._buffered = size
+                        transport._wake()
+                    elif messages:  # not empty: a waiting receive() was woken by the frame that found it empty
+                        messages.append(bytes(view))
+                        transport._buffered += size
+                    else:
+                        messages.append(bytes(view))
+                        transport._buffered = size
+                        transport._wake()
+                    if transport._buffered > _READ_HIGH_WATER:
+                        transport._high_water()
                 else:
-                    messages.append(data)
-                    transport._buffered = size
-                    transport._wake()
-                if transport._buffered > _READ_HIGH_WATER:
-                    transport._high_water()
-            else:
-                on_frame(ws, frame)
+                    on_frame(ws, frame)
+            finally:
+                # picows marks the last frame of each read, even when parsing the next one failed.
+                if transport._entered and frame.last_in_buffer:
+                    transport._leave()
 
         def on_ws_disconnected(self, ws: WSTransport) -> None:
             transport._on_disconnected(ws)
