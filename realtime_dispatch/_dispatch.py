@@ -48,6 +48,7 @@ _UNKNOWN_CACHE_SIZE = 256  # distinct unmodelled types remembered; a hostile ser
 _OVERFLOW_LOG_EVERY = 10.0  # seconds between warnings while background handlers are saturated
 _FAIRNESS_EVERY = 1024  # events between forced checkpoints: background tasks run even during a flood
 
+
 @dataclass(eq=False, slots=True)
 class _Route:
     """A handler bound to one running session: its call with the injections applied."""
@@ -300,9 +301,7 @@ class Dispatcher:
             if unwatch is not None:
                 unwatch()
 
-    def _consumer(
-        self, process: Callable[[ServerEvent], Awaitable[None]], plain: bool
-    ) -> Generator[Any, Any, None]:
+    def _consumer(self, process: Callable[[ServerEvent], Awaitable[None]], plain: bool) -> Generator[Any, Any, None]:
         """Decode and dispatch each frame sent in, then yield ``_READY`` for the next one.
 
         A generator-based coroutine rather than a coroutine per event: ``yield from`` awaits an
@@ -386,9 +385,7 @@ class Dispatcher:
         ``_Suspended`` in the transport's queue, which the task finishes before the next frame:
         the order of events never changes.
         """
-        inline: Callable[[Callable[[Any], object] | None], None] | None = getattr(
-            transport, "consume_inline", None
-        )
+        inline: Callable[[Callable[[Any], object] | None], None] | None = getattr(transport, "consume_inline", None)
         if inline is None:
             return None
         try:

@@ -30,6 +30,10 @@ class ResponseSequencer:
         self.active: str | None = None  # the response in progress in the default conversation
         self._requested: str | None = None  # event_id of our create, until the server answers it
         self._free: anyio.Event | None = None
+        # The live service names the conversation of every in-band response (conversation_id), and
+        # leaves it null on out-of-band ones. Until a server shows it does that, a created without
+        # one while our create waits is taken as ours (scripted servers often leave it out).
+        self._names_conversations = False
 
     @property
     def busy(self) -> bool:
@@ -50,7 +54,9 @@ class ResponseSequencer:
     def observe(self, event: ServerEvent) -> None:
         """Fed ``response.created``, ``response.done`` and ``error`` by the receive loop."""
         if isinstance(event, ResponseCreated):
-            if event.response.conversation_id is None and event.response.id and self._requested is None:
+            if event.response.conversation_id is not None:
+                self._names_conversations = True
+            elif event.response.id and (self._requested is None or self._names_conversations):
                 return  # out-of-band, not ours to track
             self._requested = None
             self.active = event.response.id or "unknown"

@@ -267,6 +267,29 @@ async def test_out_of_band_responses_are_not_held() -> None:
         assert (await server.receive_event()).type == "response.create"
 
 
+async def test_an_out_of_band_response_created_while_our_create_waits_is_not_taken_for_ours() -> None:
+    async with running(RealtimeApp()) as (conn, server), anyio.create_task_group() as tg:
+        await conn.create_response()
+        await server.receive_event()
+        await server.send_event(created("resp_1"))  # ours: in-band responses name their conversation
+        await server.send_event(finished("resp_1"))
+        await anyio.sleep(0.05)
+        await conn.create_response()
+        await server.receive_event()
+        await server.send_event(created("resp_oob", conversation=None))  # someone's out-of-band response
+        await server.send_event(finished("resp_oob"))
+        await anyio.sleep(0.05)
+        assert conn._sequencer.busy  # still waiting for our own response to start
+        tg.start_soon(conn.create_response)
+        with anyio.move_on_after(0.1) as held:  # held back: ours has not even started
+            await server.receive_event()
+        assert held.cancelled_caught
+        await server.send_event(created("resp_2"))
+        await server.send_event(finished("resp_2"))
+        with anyio.fail_after(2):
+            assert (await server.receive_event()).type == "response.create"
+
+
 async def test_reject_policy_refuses_a_create_while_one_is_active() -> None:
     class Strict(RealtimeApp):
         response_policy = "reject"

@@ -88,9 +88,9 @@ class PicowsTransport:
         self._messages: deque[Any] = deque()
         self._inline: Callable[[bytes | memoryview], object] | None = None
         self._task: asyncio.Task[Any] | None = None  # the consumer's, that _inline runs as
-        # True from the first inline step of a read until picows' last frame of it: entering a
-        # task costs a dict insert and delete, once per read rather than once per frame.
-        self._entered = False
+        # The task entered from the first inline step of a read until picows' last frame of it:
+        # entering a task costs a dict insert and delete, once per read rather than once per frame.
+        self._entered: asyncio.Task[Any] | None = None
         self._loop = asyncio.get_running_loop()
         # _inline while a receive() waits on an empty queue and has not been woken (cancelled
         # counts as waiting: a step run then is as if its frame had come just before the cancel).
@@ -153,24 +153,26 @@ class PicowsTransport:
             return  # an asyncio without the hooks: frames go through the queue as before
         self._inline = step
         self._task = asyncio.current_task() if step is not None else None
+        if self._waiter is not None and not self._waiter.done():
+            self._armed = step  # called while receive() waits (from a step, to stop): takes effect now
 
     def _enter(self) -> bool:
         """Become the consumer's task for the rest of this batch of frames; False if some
         other task is running (never from picows' callbacks, but then the queue it is)."""
-        assert _enter_task is not None
-        assert self._task is not None
+        task = self._task
+        if task is None or _enter_task is None:
+            return False
         try:
-            _enter_task(self._loop, self._task)
+            _enter_task(self._loop, task)
         except RuntimeError:
             return False
-        self._entered = True
+        self._entered = task
         return True
 
     def _leave(self) -> None:
-        assert _leave_task is not None
-        assert self._task is not None
-        self._entered = False
-        _leave_task(self._loop, self._task)
+        task, self._entered = self._entered, None
+        if task is not None and _leave_task is not None:
+            _leave_task(self._loop, task)
 
     def receive_nowait(self) -> bytes | None:
         """A buffered message, or None: lets the receive loop skip a coroutine per frame."""
@@ -179,7 +181,7 @@ class PicowsTransport:
             return None
         data: bytes = messages.popleft()
         if self._reading_paused:
-            self._consumed(len(data))
+            self._consumed(_size(data))
         return data
 
     async def receive(self) -> bytes:
@@ -187,7 +189,7 @@ class PicowsTransport:
         if messages:  # the common case: a message is buffered, return it without a pass through the loop
             data: bytes = messages.popleft()
             if self._reading_paused:
-                self._consumed(len(data))
+                self._consumed(_size(data))
             return data
         return await self._receive_slow()
 
@@ -212,7 +214,7 @@ class PicowsTransport:
                 self._armed = None
         data: bytes = messages.popleft()
         if self._reading_paused:
-            self._consumed(len(data))
+            self._consumed(_size(data))
         return data
 
     async def aclose(self) -> None:
@@ -314,7 +316,7 @@ class PicowsTransport:
         """The running total passed the high mark: count exactly, pause reading if the backlog is real."""
         if self._reading_paused:  # the total is exact while paused
             return
-        self._buffered = buffered = sum(map(len, self._messages))
+        self._buffered = buffered = sum(map(_size, self._messages))
         # Above half the high mark (not the high mark itself) so that a backlog hovering just
         # below it cannot make every frame recount the queue.
         if buffered > _READ_HIGH_WATER // 2 and self._ws is not None and not self._disconnected:
@@ -383,6 +385,11 @@ class PicowsTransport:
                 code = _code_value(first.code)
                 return TransportClosed(1005 if code == 0 else code, first.reason or "")
         return TransportClosed(1006, "connection lost")
+
+
+def _size(item: object) -> int:
+    """A queued message's payload size; what a consumer's step left in the queue counts 0."""
+    return len(item) if isinstance(item, bytes) else 0
 
 
 def _code_value(code: object) -> int:
