@@ -16,6 +16,7 @@ import time
 import types
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -79,7 +80,6 @@ class Dispatcher:
         "_busy",
         "_busy_event",
         "_connection",
-        "_eager_context",
         "_has_middleware",
         "_idle",
         "_in_flight",
@@ -153,7 +153,6 @@ class Dispatcher:
         # What the receive loop is running now, for the watchdog thread.
         self._busy: _Route | None = None
         self._busy_event: ServerEvent | None = None
-        self._eager_context = contextvars.copy_context()  # where eager steps run (see _install_eager)
 
     # --- building ---------------------------------------------------------------------------
 
@@ -266,18 +265,19 @@ class Dispatcher:
             plain = False
         consumer = self._consumer(process, plain)
         consumer.send(None)
-        feed = consumer.send
         count = 0
         # The watchdog thread reports an inline handler that holds this loop, while it does.
         unwatch = watch(self) if self._slow > 0 else None
-        inline = self._install_eager(transport, consumer)
-        refresh_context = inline is not None and sys.version_info < (3, 12)
+        inline, context = self._install_eager(transport, consumer)
+        # Handlers run in `context` when the eager steps need one of their own (see _install_eager).
+        feed: Callable[[Any], Any] = consumer.send
+        if context is not None:
+            run_in: Callable[..., Any] = context.run
+            feed = partial(run_in, consumer.send)
         try:
             while True:
                 frame: Any = poll() if poll is not None else None
                 if frame is None:
-                    if refresh_context:
-                        self._eager_context = contextvars.copy_context()
                     try:
                         frame = await receive()
                     except TransportClosed as closed:
@@ -289,7 +289,7 @@ class Dispatcher:
                 # handler that really suspends makes it yield anything but _READY.
                 waiting = feed(frame)
                 if waiting is not _READY:
-                    await _Suspended(consumer, waiting)
+                    await _Suspended(consumer, waiting, context)
                 count += 1
                 if count % _FAIRNESS_EVERY == 0:
                     await anyio.lowlevel.checkpoint()
@@ -373,46 +373,50 @@ class Dispatcher:
 
     def _install_eager(
         self, transport: Transport, consumer: Generator[Any, Any, None]
-    ) -> Callable[[Callable[[Any], object] | None], None] | None:
+    ) -> tuple[Callable[[Callable[[Any], object] | None], None] | None, contextvars.Context | None]:
         """Let a transport that offers ``consume_inline`` feed the consumer right in its
         protocol callback while the receive loop waits for input, so that the event is handled
         without the event-loop pass that waking the loop's task costs (asyncio only).
 
         The transport runs the step as the receive loop's task (as asyncio's eager tasks run
-        a task's first step), and the step runs in the task's context (on 3.11, which cannot
-        reach a task's context, a copy taken when the loop last waited): handlers see what
-        they see when the task runs them. A handler that really suspends leaves a
-        ``_Suspended`` in the transport's queue, which the task finishes before the next frame:
-        the order of events never changes.
+        a task's first step), so handlers see what they see when the task runs them. A handler
+        that really suspends leaves a ``_Suspended`` in the transport's queue, which the task
+        finishes before the next frame: the order of events never changes.
+
+        Context variables: from 3.12 the step runs in the task's own context. 3.11 gives no
+        way to reach a task's context, so there the consumer gets one of its own (a copy of the
+        task's, taken now) and runs in it wherever it runs, loop or callback: returned, for the
+        receive loop to feed the consumer in it too. A handler then keeps its context across
+        its awaits, and handlers see each other's values, as they would in the task's.
         """
         inline: Callable[[Callable[[Any], object] | None], None] | None = getattr(transport, "consume_inline", None)
         if inline is None:
-            return None
+            return None, None
         try:
             task = asyncio.current_task()
         except RuntimeError:  # not asyncio (trio): no protocol callbacks to run in
-            return None
+            return None, None
         if task is None:
-            return None
+            return None, None
         feed = consumer.send
+        own: contextvars.Context | None  # the consumer's own context, if the task's is out of reach
         if sys.version_info >= (3, 12):
-            self._eager_context = task.get_context()
+            context, own = task.get_context(), None
         else:
-            self._eager_context = contextvars.copy_context()
-
+            context = own = contextvars.copy_context()
         ready = _READY
 
         def step(frame: Any) -> object:
             try:
-                waiting = self._eager_context.run(feed, frame)
+                waiting = context.run(feed, frame)
             except BaseException as exc:  # the consumer is gone: the loop's task re-raises it
                 assert inline is not None
                 inline(None)
-                return _Suspended(None, None, exc)
-            return None if waiting is ready else _Suspended(consumer, waiting)
+                return _Suspended(None, None, None, exc)
+            return None if waiting is ready else _Suspended(consumer, waiting, own)
 
         inline(step)
-        return inline
+        return inline, own
 
     async def dispatch(self, event: ServerEvent) -> None:
         """Run every handler that matches ``event``, in order (the end of the middleware chain)."""
@@ -648,20 +652,30 @@ class _Suspended:
     ``error``): awaited by the receive loop's task, it goes on exactly where it stopped and
     returns once it is ready for the next frame."""
 
-    __slots__ = ("consumer", "error", "yielded")
+    __slots__ = ("consumer", "context", "error", "yielded")
 
     def __init__(
-        self, consumer: Generator[Any, Any, None] | None, yielded: Any, error: BaseException | None = None
+        self,
+        consumer: Generator[Any, Any, None] | None,
+        yielded: Any,
+        context: contextvars.Context | None,
+        error: BaseException | None = None,
     ) -> None:
         self.consumer = consumer
         self.yielded = yielded
+        self.context = context  # where the consumer runs, if not in the task's own context
         self.error = error
 
     def __await__(self) -> Generator[Any, Any, None]:
         if self.error is not None:
             raise self.error
-        consumer, waiting = self.consumer, self.yielded
+        consumer, waiting, context = self.consumer, self.yielded, self.context
         assert consumer is not None
+        send: Callable[[Any], Any] = consumer.send
+        throw: Callable[[BaseException], Any] = consumer.throw
+        if context is not None:
+            run: Callable[..., Any] = context.run
+            send, throw = partial(run, consumer.send), partial(run, consumer.throw)
         # What `yield from` would do, for a generator that has already started: pass the wait
         # up to the task, and what the task sends (trio sends values) or throws back down.
         while waiting is not _READY:
@@ -671,9 +685,9 @@ class _Suspended:
                 consumer.close()
                 raise
             except BaseException as exc:  # thrown in by the task (cancellation)
-                waiting = consumer.throw(exc)
+                waiting = throw(exc)
             else:
-                waiting = consumer.send(sent)
+                waiting = send(sent)
 
 
 def matcher(key: str | type[ServerEvent], predicate: Callable[[Any], object] | None) -> Callable[[ServerEvent], object]:

@@ -1,0 +1,644 @@
+"""Eager dispatch over picows: handlers run in picows' frame callback, as the receive loop's task.
+
+While the receive loop waits on an empty queue, ``PicowsTransport.consume_inline`` lets the
+dispatcher's step run each frame right in ``on_ws_frame`` (no event-loop pass per event).
+These tests check, over real sockets on 127.0.0.1, that this path is taken and that handlers
+cannot tell it from the receive loop running them: same task, anyio works, order and errors
+are kept, suspending handlers finish in order, the task is left after every read, context
+variables are the task's, and stopping never hangs.
+
+picows is asyncio only: plain tests, each one ``anyio.run`` on asyncio (see test_picows.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from types import FrameType
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+from websockets.frames import Frame, Opcode
+
+from realtime_dispatch import Connection, DecodeError, RealtimeApp, UnknownEvent, events, on, on_error
+from realtime_dispatch.transports import (
+    PicowsTransport,
+    TransportClosed,
+    WebSocketTransport,
+    connect_picows,
+    memory_pair,
+    serve_websocket,
+)
+
+Server = Callable[[WebSocketTransport], Awaitable[None]]
+
+
+def run(test: Callable[[], Awaitable[Any]]) -> Any:
+    async def bounded() -> Any:
+        with anyio.fail_after(20):
+            return await test()
+
+    return anyio.run(bounded, backend="asyncio")
+
+
+# --- building and sending frames ---------------------------------------------------------------
+
+
+def delta(n: int | str) -> bytes:
+    return events.encode(events.ResponseOutputTextDelta.build(delta=str(n)))
+
+
+def done(response_id: str = "resp_1") -> bytes:
+    return events.encode(events.ResponseDone.build(response=events.Response(id=response_id)))
+
+
+def wire(*payloads: bytes | Frame) -> bytes:
+    """TEXT frames (or the frames given) as the server puts them on the wire, in one write."""
+    frames = [p if isinstance(p, Frame) else Frame(Opcode.TEXT, p) for p in payloads]
+    return b"".join(frame.serialize(mask=False, extensions=[]) for frame in frames)
+
+
+def burst(ready: anyio.Event, *writes: bytes, pause: float = 0.0) -> Server:
+    """Once the app is in its receive loop (``ready``), write each chunk as is, then close."""
+
+    async def handler(transport: WebSocketTransport) -> None:
+        await ready.wait()
+        await anyio.sleep(0.02)  # the receive loop is waiting on an empty queue by now
+        for chunk in writes:
+            await transport._stream.send(chunk)
+            if pause:
+                await anyio.sleep(pause)
+        await transport.close(1000)
+
+    return handler
+
+
+async def run_over_picows(app: RealtimeApp, server: Server) -> None:
+    """Run ``app`` over picows until the server closes; what ``run_async`` raised is raised as is
+    (not wrapped in an exception group by the server's task group)."""
+    raised: list[BaseException] = []
+    async with serve_websocket(server) as port:
+
+        async def factory() -> PicowsTransport:
+            return await connect_picows(f"ws://127.0.0.1:{port}/v1/realtime")
+
+        try:
+            await app.run_async(factory)
+        except BaseException as exc:  # re-raised below, outside the server's task group
+            raised.append(exc)
+    if raised:
+        raise raised[0]
+
+
+async def run_over_memory(app: RealtimeApp, frames: list[bytes]) -> None:
+    client, server = memory_pair()
+    for frame in frames:
+        await server.send_raw(frame)
+    await server.close()
+    try:
+        await app.run_async(client)
+    finally:
+        await client.aclose()
+
+
+def spy_steps(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Record every frame the transport hands to the dispatcher's eager step (a copy of it)."""
+    original = PicowsTransport.consume_inline
+    stepped: list[bytes] = []
+
+    def consume_inline(self: PicowsTransport, step: Callable[[bytes | memoryview], object] | None) -> None:
+        if step is None:
+            original(self, None)
+            return
+        inner = step
+
+        def counted(frame: bytes | memoryview) -> object:
+            stepped.append(bytes(frame))
+            return inner(frame)
+
+        original(self, counted)
+
+    monkeypatch.setattr(PicowsTransport, "consume_inline", consume_inline)
+    return stepped
+
+
+def in_picows_callback() -> bool:
+    """Whether the caller runs (somewhere below) picows' frame callback, not a task's own step."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "on_ws_frame":
+            return True
+        frame = frame.f_back
+    return False
+
+
+class EagerApp(RealtimeApp):
+    """Records the task that runs on_connect (and then the receive loop); ``ready`` once connected."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = anyio.Event()
+        self.loop_task: asyncio.Task[Any] | None = None
+        self.log: list[Any] = []
+
+    async def on_connect(self, connection: Connection) -> None:
+        self.loop_task = asyncio.current_task()
+        self.ready.set()
+
+
+def asyncio_task_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    bad = ("Cannot enter into task", "Cannot leave task", "Task was destroyed", "another task")
+    return [r.getMessage() for r in caplog.records if any(b in r.getMessage() for b in bad)] + [
+        str(r.exc_info[1]) for r in caplog.records if r.exc_info and any(b in str(r.exc_info[1]) for b in bad)
+    ]
+
+
+# --- 1. the eager path is taken, as the receive loop's task ---------------------------------------
+
+
+def test_a_burst_is_handled_in_picows_callback_as_the_receive_loop_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    stepped = spy_steps(monkeypatch)
+    frames = [delta(n) for n in range(50)]
+
+    class App(EagerApp):
+        @on("response.output_text.delta")
+        def text(self, event: events.ResponseOutputTextDelta) -> None:
+            self.log.append((event.delta, asyncio.current_task(), in_picows_callback()))
+
+    async def main() -> App:
+        app = App()
+        await run_over_picows(app, burst(app.ready, wire(*frames)))
+        return app
+
+    app = run(main)
+    assert [d for d, _, _ in app.log] == [str(n) for n in range(50)]
+    # nearly every frame of the one write went through the step, none of them twice
+    assert len(stepped) >= 45
+    assert stepped == frames[len(frames) - len(stepped) :] or stepped == frames[: len(stepped)]
+    assert sum(eager for _, _, eager in app.log) >= 45
+    # every handler call saw the task that ran on_connect and runs the receive loop
+    assert app.loop_task is not None
+    assert all(task is app.loop_task for _, task, _ in app.log)
+
+
+# --- 2. anyio inside eager handlers -----------------------------------------------------------
+
+
+def test_anyio_works_inside_eager_handlers() -> None:
+    class App(EagerApp):
+        def __init__(self) -> None:
+            super().__init__()
+            self.started: anyio.Event | None = None
+            self.facts: dict[str, Any] = {}
+
+        @on("response.output_text.delta")
+        def sync(self, event: events.ResponseOutputTextDelta) -> None:
+            if event.delta != "0":
+                return
+            self.facts["sync eager"] = in_picows_callback()
+            self.facts["time"] = anyio.current_time()
+            started = self.started = anyio.Event()
+
+            async def later(value: str) -> None:
+                await anyio.lowlevel.checkpoint()
+                self.facts["started"] = (value, asyncio.current_task() is not self.loop_task)
+                started.set()
+
+            self.start_soon(later, "from an eager handler")
+
+        @on("response.output_text.delta")
+        async def scoped(self, event: events.ResponseOutputTextDelta) -> None:
+            if event.delta == "1":  # a cancel scope entered eagerly, its deadline hit after the suspension
+                self.facts["scoped eager"] = in_picows_callback()
+                with anyio.move_on_after(0.01) as scope:
+                    await anyio.sleep(5)
+                self.facts["deadline"] = scope.cancelled_caught
+            elif event.delta == "2":  # a cancel scope entered eagerly, not hit
+                with anyio.move_on_after(1) as scope:
+                    await anyio.sleep(0.01)
+                self.facts["no deadline"] = scope.cancelled_caught
+            elif event.delta == "3":
+                await anyio.sleep(0)  # noqa: ASYNC115 - the call a user writes
+                self.facts["after checkpoint"] = asyncio.current_task() is self.loop_task
+
+        @on("response.done")
+        async def finish(self, connection: Connection) -> None:
+            self.facts["done eager"] = in_picows_callback()
+            try:
+                await connection.wait_for("response.created", timeout=0.1)
+            except RuntimeError as exc:  # as from any inline handler: it would block the loop
+                self.facts["wait_for"] = type(exc).__name__
+            assert self.started is not None
+            with anyio.fail_after(1):
+                await self.started.wait()  # created eagerly, set by the task start_soon started
+            self.facts["waited"] = True
+
+    async def main() -> App:
+        app = App()
+        before = anyio.current_time()
+        await run_over_picows(app, burst(app.ready, wire(delta(0), delta(1), delta(2), delta(3), done())))
+        app.facts["time ok"] = before <= app.facts.pop("time") <= anyio.current_time()
+        return app
+
+    app = run(main)
+    assert app.facts == {
+        "sync eager": True,
+        "time ok": True,
+        "started": ("from an eager handler", True),
+        "scoped eager": True,
+        "deadline": True,
+        "no deadline": False,
+        "after checkpoint": True,
+        "done eager": False,  # the frames behind a suspended handler are queued, then run by the task
+        "wait_for": "RuntimeError",
+        "waited": True,
+    }
+
+
+# --- 3. order across suspensions --------------------------------------------------------------
+
+
+def test_order_is_kept_when_eager_handlers_suspend(monkeypatch: pytest.MonkeyPatch) -> None:
+    stepped = spy_steps(monkeypatch)
+
+    class App(EagerApp):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inside = False
+            self.overlaps = 0
+
+        @on("response.output_text.delta")
+        async def text(self, event: events.ResponseOutputTextDelta) -> None:
+            if self.inside:
+                self.overlaps += 1
+            self.inside = True
+            try:
+                if int(event.delta) % 10 == 0:
+                    await anyio.sleep(0.005)
+                self.log.append((event.delta, asyncio.current_task() is self.loop_task))
+            finally:
+                self.inside = False
+
+    async def main() -> App:
+        app = App()
+        await run_over_picows(app, burst(app.ready, wire(*(delta(n) for n in range(50)))))
+        return app
+
+    app = run(main)
+    assert [d for d, _ in app.log] == [str(n) for n in range(50)]
+    assert all(same for _, same in app.log)
+    assert app.overlaps == 0
+    assert stepped  # the first frame (at least) found the loop waiting and suspended in the step
+
+
+# --- 4. errors ----------------------------------------------------------------------------------
+
+
+def test_handler_errors_bad_frames_and_unknown_types_in_an_eager_burst(monkeypatch: pytest.MonkeyPatch) -> None:
+    stepped = spy_steps(monkeypatch)
+    unknown = b'{"type":"brand.new.event","x":1}'
+    frames = [delta(n) for n in range(30)]
+    frames.insert(20, unknown)
+    frames.insert(10, b"not json")
+    frames.append(done())
+
+    class App(EagerApp):
+        @on("response.output_text.delta")
+        def text(self, event: events.ResponseOutputTextDelta) -> None:
+            if int(event.delta) % 7 == 3:
+                raise ValueError(event.delta)
+            self.log.append(("delta", event.delta))
+
+        @on(UnknownEvent)
+        def new(self, event: UnknownEvent) -> None:
+            self.log.append(("unknown", type(event).__name__, event.type, event.raw))
+
+        @on("response.done")
+        def finished(self) -> None:
+            self.log.append(("done",))
+
+        @on_error(ValueError)
+        def value_error(self, exc: ValueError, event: Any) -> None:
+            self.log.append(("value error", str(exc), type(exc).__name__, event.delta))
+
+        @on_error(DecodeError)
+        async def bad_frame(self, exc: DecodeError, event: Any) -> None:
+            await anyio.lowlevel.checkpoint()  # an error handler that suspends, from the eager step
+            self.log.append(("decode error", exc.raw, event))
+
+    async def main() -> App:
+        app = App()
+        await run_over_picows(app, burst(app.ready, wire(*frames)))
+        return app
+
+    app = run(main)
+    expected: list[tuple[Any, ...]] = []
+    for n in range(30):
+        if n == 10:
+            expected.append(("decode error", b"not json", None))
+        if n == 20:
+            expected.append(("unknown", "UnknownEvent", "brand.new.event", unknown))
+        if n % 7 == 3:
+            expected.append(("value error", str(n), "ValueError", str(n)))
+        else:
+            expected.append(("delta", str(n)))
+    expected.append(("done",))
+    assert app.log == expected
+    assert stepped[:10] == frames[:10]  # up to the suspension in the decode error handler: eager
+
+
+# --- 5. the loop's task is left after every read -------------------------------------------------
+
+
+def test_other_tasks_run_during_a_long_eager_burst_and_no_task_stays_entered(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stepped = spy_steps(monkeypatch)
+    count = 4000
+    frames = [delta(n) for n in range(count)]
+    writes = [wire(*frames[start : start + 500]) for start in range(0, count, 500)]
+
+    class App(EagerApp):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ticks = 0
+            self.between: list[asyncio.Task[Any] | None] = []
+
+        @on("response.output_text.delta")
+        def text(self, event: events.ResponseOutputTextDelta) -> None:
+            self.log.append((int(event.delta), self.ticks))
+            if int(event.delta) % 100 == 0:  # what runs next on the loop, once this read is done
+                asyncio.get_running_loop().call_soon(lambda: self.between.append(asyncio.current_task()))
+
+    async def main() -> tuple[App, list[asyncio.Task[Any] | None]]:
+        app = App()
+
+        async def ticker() -> None:
+            while True:
+                await asyncio.sleep(0.001)
+                app.ticks += 1
+
+        with caplog.at_level(logging.WARNING, logger="asyncio"):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ticker)
+                await run_over_picows(app, burst(app.ready, *writes, pause=0.01))
+                tg.cancel_scope.cancel()
+        after: list[asyncio.Task[Any] | None] = []
+        loop = asyncio.get_running_loop()
+        loop.call_soon(lambda: after.append(asyncio.current_task(loop)))
+        await asyncio.sleep(0.01)
+        return app, after
+
+    app, after = run(main)
+    assert [n for n, _ in app.log] == list(range(count))
+    assert len(stepped) > count // 2  # mostly eager
+    first_ticks, last_ticks = app.log[0][1], app.log[-1][1]
+    assert last_ticks > first_ticks  # the ticker ran while the burst was being handled
+    assert len(app.between) == count // 100
+    assert app.between == [None] * (count // 100)  # callbacks after a read never run inside the loop's task
+    assert after == [None]
+    assert asyncio_task_errors(caplog) == []
+
+
+def test_frames_split_across_reads_at_odd_offsets_are_all_handled_in_order(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stepped = spy_steps(monkeypatch)
+    frames = [delta(n) for n in range(200)]
+    data = wire(*frames)
+    cuts = [0, 1, 7, 50, 333, 1001, 1002, 2500, len(data) - 3, len(data) - 1, len(data)]
+    writes = [data[a:b] for a, b in itertools.pairwise(cuts)]
+
+    class App(EagerApp):
+        @on("response.output_text.delta")
+        def text(self, event: events.ResponseOutputTextDelta) -> None:
+            self.log.append(event.delta)
+            asyncio.get_running_loop().call_soon(lambda: self.log.append(asyncio.current_task()))
+
+    async def main() -> App:
+        app = App()
+        with caplog.at_level(logging.WARNING, logger="asyncio"):
+            await run_over_picows(app, burst(app.ready, *writes, pause=0.01))
+        return app
+
+    app = run(main)
+    assert [d for d in app.log if isinstance(d, str)] == [str(n) for n in range(200)]
+    assert [t for t in app.log if not isinstance(t, str)] == [None] * 200
+    assert len(stepped) >= 190
+    assert asyncio_task_errors(caplog) == []
+
+
+# --- 6. fragmented messages -----------------------------------------------------------------------
+
+
+def test_a_fragmented_message_goes_through_the_eager_step_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    stepped = spy_steps(monkeypatch)
+    message = delta("fragmented")
+    parts = [message[:10], message[10:25], message[25:]]
+    around = [delta(n) for n in range(4)]  # built once: each build gets a new event_id
+
+    def fragments() -> list[Frame]:
+        return [
+            Frame(Opcode.TEXT, parts[0], fin=False),
+            Frame(Opcode.CONT, parts[1], fin=False),
+            Frame(Opcode.CONT, parts[2]),
+        ]
+
+    alone = wire(*fragments())  # first write: the fragments alone, found by the waiting loop
+    mixed = wire(around[0], around[1], *fragments(), around[2], around[3])
+
+    class App(EagerApp):
+        @on("response.output_text.delta")
+        def text(self, event: events.ResponseOutputTextDelta) -> None:
+            self.log.append((event.delta, in_picows_callback(), asyncio.current_task() is self.loop_task))
+
+    async def main() -> App:
+        app = App()
+        await run_over_picows(app, burst(app.ready, alone, mixed, pause=0.02))
+        return app
+
+    app = run(main)
+    assert [d for d, _, _ in app.log] == ["fragmented", "0", "1", "fragmented", "2", "3"]
+    assert all(eager and same for _, eager, same in app.log)
+    assert stepped == [message, around[0], around[1], message, around[2], around[3]]
+
+
+# --- 7. context variables -------------------------------------------------------------------------
+
+OUTER: contextvars.ContextVar[str] = contextvars.ContextVar("OUTER", default="unset")
+CONNECTED: contextvars.ContextVar[str] = contextvars.ContextVar("CONNECTED", default="unset")
+HANDLER: contextvars.ContextVar[str] = contextvars.ContextVar("HANDLER", default="unset")
+
+
+def test_context_variables_of_the_app_and_on_connect_are_seen_by_eager_handlers() -> None:
+    class App(EagerApp):
+        async def on_connect(self, connection: Connection) -> None:
+            CONNECTED.set("in on_connect")
+            await super().on_connect(connection)
+
+        @on("response.output_text.delta")
+        def text(self, event: events.ResponseOutputTextDelta) -> None:
+            self.log.append((OUTER.get(), CONNECTED.get(), in_picows_callback()))
+
+    async def main() -> App:
+        OUTER.set("before run_async")
+        app = App()
+        await run_over_picows(app, burst(app.ready, wire(*(delta(n) for n in range(5)))))
+        return app
+
+    app = run(main)
+    assert app.log == [("before run_async", "in on_connect", True)] * 5
+
+
+class ContextApp(EagerApp):
+    """A handler that sets a context variable, awaits, then reads and resets it (as a tracing span
+    or a logging context does); the next event reads what the previous one left."""
+
+    @on("response.output_text.delta")
+    async def text(self, event: events.ResponseOutputTextDelta) -> None:
+        self.log.append(("before", event.delta, HANDLER.get()))
+        token = HANDLER.set("set by " + event.delta)
+        await anyio.sleep(0.005)
+        self.log.append(("after await", event.delta, HANDLER.get()))
+        try:
+            HANDLER.reset(token)
+        except ValueError as exc:  # "<Token> was created in a different Context"
+            self.log.append(("reset failed", event.delta, str(exc)))
+        HANDLER.set("left by " + event.delta)
+
+
+def test_a_context_variable_set_in_a_handler_survives_its_await_as_without_eager_dispatch() -> None:
+    frames = [delta(n) for n in range(3)]
+
+    async def over_memory() -> list[Any]:
+        app = ContextApp()
+        await run_over_memory(app, frames)
+        return app.log
+
+    async def over_picows() -> list[Any]:
+        app = ContextApp()
+        # one frame per write, far apart: each one is found by the waiting loop and handled eagerly
+        await run_over_picows(app, burst(app.ready, *(wire(f) for f in frames), pause=0.05))
+        return app.log
+
+    expected = [
+        ("before", "0", "unset"),
+        ("after await", "0", "set by 0"),
+        ("before", "1", "left by 0"),
+        ("after await", "1", "set by 1"),
+        ("before", "2", "left by 1"),
+        ("after await", "2", "set by 2"),
+    ]
+    assert run(over_memory) == expected  # the receive loop's task runs every handler in its context
+    assert run(over_picows) == expected
+
+
+# --- 8. a BaseException ends the run as without eager dispatch -------------------------------------
+
+
+class Boom(BaseException):
+    pass
+
+
+class BoomApp(EagerApp):
+    @on("response.output_text.delta")
+    def text(self, event: events.ResponseOutputTextDelta) -> None:
+        if event.delta == "3":
+            raise Boom("boom at 3")
+        self.log.append(event.delta)
+
+
+def test_a_base_exception_from_an_eager_handler_ends_the_run_as_over_memory() -> None:
+    frames = [delta(n) for n in range(8)]
+
+    async def outcome(running: Awaitable[None]) -> BaseException | None:
+        try:
+            await running
+        except BaseException as exc:  # whatever surfaces, group or not: compared below
+            return exc
+        return None
+
+    async def over_memory() -> tuple[BaseException | None, list[Any]]:
+        app = BoomApp()
+        return await outcome(run_over_memory(app, frames)), app.log
+
+    async def over_picows() -> tuple[BaseException | None, list[Any]]:
+        app = BoomApp()
+        return await outcome(run_over_picows(app, burst(app.ready, wire(*frames)))), app.log
+
+    memory_exc, memory_log = run(over_memory)
+    picows_exc, picows_log = run(over_picows)
+    assert type(memory_exc) is Boom  # unwrapped from the task group's exception group
+    assert str(memory_exc) == "boom at 3"
+    assert memory_log == ["0", "1", "2"]
+    assert type(picows_exc) is Boom
+    assert str(picows_exc) == "boom at 3"
+    assert picows_log == memory_log
+
+
+# --- 9. stopping while frames keep arriving -------------------------------------------------------
+
+
+def stream(ready: anyio.Event) -> Server:
+    """Small writes of a few deltas every millisecond until the client goes away."""
+
+    async def pump(transport: WebSocketTransport) -> None:
+        n = 0
+        with suppress(TransportClosed, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            while True:
+                await transport._stream.send(wire(*(delta(n + i) for i in range(5))))
+                n += 5
+                await anyio.sleep(0.001)
+
+    async def handler(transport: WebSocketTransport) -> None:
+        await ready.wait()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump, transport)
+            with suppress(TransportClosed):
+                await transport.receive()  # reading answers the client's close frame
+            tg.cancel_scope.cancel()
+
+    return handler
+
+
+class StreamApp(EagerApp):
+    @on("response.output_text.delta")
+    async def text(self, event: events.ResponseOutputTextDelta) -> None:
+        if int(event.delta) % 7 == 0:
+            await anyio.sleep(0.001)  # suspended now and then: a _Suspended may be in flight at the stop
+        self.log.append(int(event.delta))
+
+
+@pytest.mark.parametrize("how", ["leave connect()", "cancel run_async()"])
+def test_stopping_while_frames_keep_arriving_does_not_hang(caplog: pytest.LogCaptureFixture, how: str) -> None:
+    async def main() -> StreamApp:
+        app = StreamApp()
+        with caplog.at_level(logging.WARNING, logger="asyncio"):
+            async with serve_websocket(stream(app.ready)) as port:
+
+                async def factory() -> PicowsTransport:
+                    return await connect_picows(f"ws://127.0.0.1:{port}/v1/realtime")
+
+                with anyio.fail_after(5):
+                    if how == "leave connect()":
+                        async with app.connect(factory):
+                            await app.ready.wait()
+                            await anyio.sleep(0.2)
+                    else:
+                        with anyio.move_on_after(0.2):
+                            await app.run_async(factory)
+            await asyncio.sleep(0.01)
+        return app
+
+    app = run(main)
+    assert len(app.log) > 20
+    assert app.log == list(range(len(app.log)))  # in order, none lost before the stop
+    assert asyncio_task_errors(caplog) == []
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records if r.name == "asyncio")
