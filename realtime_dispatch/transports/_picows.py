@@ -91,7 +91,7 @@ class PicowsTransport:
         # The task entered from the first inline step of a read until picows' last frame of it:
         # entering a task costs a dict insert and delete, once per read rather than once per frame.
         self._entered: asyncio.Task[Any] | None = None
-        self._loop = asyncio.get_running_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the consumer task's, set with it
         # _inline while a receive() waits on an empty queue and has not been woken (cancelled
         # counts as waiting: a step run then is as if its frame had come just before the cancel).
         self._armed: Callable[[bytes | memoryview], object] | None = None
@@ -153,17 +153,19 @@ class PicowsTransport:
             return  # an asyncio without the hooks: frames go through the queue as before
         self._inline = step
         self._task = asyncio.current_task() if step is not None else None
+        if step is not None:
+            self._loop = asyncio.get_running_loop()
         if self._waiter is not None and not self._waiter.done():
             self._armed = step  # called while receive() waits (from a step, to stop): takes effect now
 
     def _enter(self) -> bool:
         """Become the consumer's task for the rest of this batch of frames; False if some
         other task is running (never from picows' callbacks, but then the queue it is)."""
-        task = self._task
-        if task is None or _enter_task is None:
+        task, loop = self._task, self._loop
+        if task is None or loop is None or _enter_task is None:
             return False
         try:
-            _enter_task(self._loop, task)
+            _enter_task(loop, task)
         except RuntimeError:
             return False
         self._entered = task
@@ -171,7 +173,7 @@ class PicowsTransport:
 
     def _leave(self) -> None:
         task, self._entered = self._entered, None
-        if task is not None and _leave_task is not None:
+        if task is not None and self._loop is not None and _leave_task is not None:
             _leave_task(self._loop, task)
 
     def receive_nowait(self) -> bytes | None:
@@ -292,7 +294,7 @@ class PicowsTransport:
             self._buffered += len(data)
         else:  # every byte counted so far was consumed; a waiting receive() waits on an empty queue only
             step = self._armed
-            if step is not None and (self._entered or self._enter()):
+            if step is not None and (self._entered is not None or self._enter()):
                 item = step(data)
                 if item is None:
                     return
@@ -344,7 +346,7 @@ class PicowsTransport:
         ws.disconnect()
 
     def _on_disconnected(self, ws: WSTransport) -> None:
-        if self._entered:  # never expected: the read that entered ended with its last frame
+        if self._entered is not None:  # never expected: the read that entered ended with its last frame
             self._leave()
         self._disconnected = True
         # picows keeps the failure that made it disconnect (a protocol error) in a future for
@@ -461,7 +463,7 @@ async def connect_picows(
                         transport._fail(ws, 1009, f"message exceeds {max_size} bytes")
                         return
                     step = transport._armed  # set only while receive() waits on an empty queue
-                    if step is not None and (transport._entered or transport._enter()):
+                    if step is not None and (transport._entered is not None or transport._enter()):
                         # Run the consumer's step here, on the frame's own buffer, rather than copy
                         # the frame and wake the consumer (a pass through the event loop).
                         item = step(view)
@@ -483,7 +485,7 @@ async def connect_picows(
                     on_frame(ws, frame)
             finally:
                 # picows marks the last frame of each read, even when parsing the next one failed.
-                if transport._entered and frame.last_in_buffer:
+                if transport._entered is not None and frame.last_in_buffer:
                     transport._leave()
 
         def on_ws_disconnected(self, ws: WSTransport) -> None:
