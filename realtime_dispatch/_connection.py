@@ -49,6 +49,11 @@ logger = logging.getLogger("realtime_dispatch.connection")
 
 OutboundMiddleware = Middleware[ClientEvent]
 
+# Closing a connection a send timed out on: how long the close may take in the app's task group
+# (the caller does not wait for it), and in the caller's task when there is no app.
+_STUCK_CLOSE_GRACE = 0.5
+_STUCK_CLOSE_INLINE = 0.05
+
 
 class SendTimeout(TimeoutError):
     """A send did not complete within ``send_timeout``: the connection was closed (and is
@@ -276,11 +281,23 @@ class Connection:
         if scope.cancelled_caught:
             # Part of a frame may be on the wire: the connection cannot be used any more. Closing
             # it lets the app reconnect; this event fails, the caller decides whether to resend.
-            with anyio.move_on_after(0.5, shield=True):
-                await transport.aclose()
             self._ready = False
             self._broken = True  # closed by us, but not on purpose: the app should reconnect
+            dispatcher = self._dispatcher
+            if dispatcher is not None:  # in an app: close in its task group, the caller hears it now
+                dispatcher._task_group.start_soon(self._close_stuck, transport, _STUCK_CLOSE_GRACE)
+            else:  # no task group to close in: a short close (the transports close the socket if cut short)
+                await self._close_stuck(transport, _STUCK_CLOSE_INLINE)
             raise SendTimeout(f"the connection did not take a {len(data)}-byte frame in {self._send_timeout:g} s")
+
+    @staticmethod
+    async def _close_stuck(transport: Transport, grace: float) -> None:
+        """Close a transport a send timed out on, ``grace`` seconds at most."""
+        with anyio.move_on_after(grace, shield=True):
+            try:
+                await transport.aclose()
+            except Exception as exc:  # it is being discarded: a failing close changes nothing
+                logger.debug("closing the stuck connection failed: %r", exc)
 
     async def _drop_transport(self) -> None:
         """Close the current transport without closing the connection: the app reopens it."""
@@ -338,21 +355,38 @@ class Connection:
             try:
                 for event in first:
                     await self.send(event)
+            except SendTimeout as exc:  # a lost connection for the app: it reconnects and sends the session again
+                raise TransportClosed(1006, str(exc)) from exc
             finally:
                 self._priority = None
         while self._pending:
             pending = self._pending[0]
             try:
-                await transport.send(encode(pending.event))
+                await self._write(transport, encode(pending.event))
             except BaseException as exc:
-                pending.error = exc
-                self._pending.popleft()
-                pending.done.set()
+                # This event may be partly on the wire: it fails (its sender decides whether to resend),
+                # the ones behind it keep their place for the next connection.
+                error = exc if isinstance(exc, Exception) else NotConnected("the connection closed while sending this")
+                self._settle(pending, error)
+                if isinstance(exc, SendTimeout):  # a lost connection for the app: it reconnects
+                    raise TransportClosed(1006, str(exc)) from exc
                 raise
-            self._pending.popleft()
-            pending.done.set()
+            self._settle(pending, None)
         self._ready = True
         self._expecting = False
+
+    def _settle(self, pending: _Pending, error: BaseException | None) -> None:
+        """A waiting send was written (``error`` None) or failed: take it off the queue, tell its sender."""
+        if self._pending and self._pending[0] is pending:
+            self._pending.popleft()
+        if pending.done.is_set():  # already failed (close() while it was being written)
+            return
+        pending.error = error
+        if error is not None and pending.detached:
+            logger.warning(
+                "%s sent from the receive loop while disconnected was not sent: %s", pending.event.type, error
+            )
+        pending.done.set()
 
     async def _sleep_unless_closed(self, delay: float) -> None:
         """Sleep ``delay`` seconds, or less if ``close()`` is called meanwhile."""

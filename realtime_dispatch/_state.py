@@ -155,6 +155,7 @@ class Item:
 
     __slots__ = (
         "_arguments",
+        "_outside",
         "_placed",
         "approval_request_id",
         "approve",
@@ -194,6 +195,8 @@ class Item:
         self.error: McpError | None = None
         # False until an event told us where the item sits; until then it waits at the end.
         self._placed = False
+        # Produced by an out-of-band response: reachable with get(), not part of the conversation.
+        self._outside = False
 
     @property
     def arguments(self) -> str | None:
@@ -224,6 +227,7 @@ class Response:
 
     __slots__ = (
         "_counted",
+        "_out_of_band",
         "conversation_id",
         "id",
         "metadata",
@@ -242,6 +246,7 @@ class Response:
         self.conversation_id: str | None = None
         self.metadata: dict[str, str] | None = None
         self._counted = False
+        self._out_of_band = False  # conversation "none": its items stay out of the conversation
 
     def __repr__(self) -> str:
         return f"Response(id={self.id!r}, status={self.status!r}, output_item_ids={self.output_item_ids!r})"
@@ -316,6 +321,10 @@ class Conversation:
         # Parts holding kept audio, in order of their first chunk: the budget drops from the front.
         self._audio_parts: dict[Part, None] = {}
         self._audio_total = 0
+        # The live service names the conversation of every in-band response (conversation_id) and
+        # leaves it null on out-of-band ones. Until a server has shown it does (older beta servers
+        # and scripted ones may never), a response without one is taken as in-band.
+        self._names_conversations = False
 
     # --- reading -------------------------------------------------------------------------
 
@@ -381,10 +390,13 @@ class Conversation:
 
     # --- items ---------------------------------------------------------------------------
 
-    def _new_item(self, item_id: str, type: str | None, role: str | None) -> Item:
+    def _new_item(self, item_id: str, type: str | None, role: str | None, *, outside: bool = False) -> Item:
         item = Item(item_id, type, role)
         self._items[item_id] = item
-        self._order.append(item_id)
+        if outside:
+            item._outside = True
+        else:
+            self._order.append(item_id)
         if len(self._items) > self.max_items:
             self._evict()
         return item
@@ -397,7 +409,8 @@ class Conversation:
 
     def _remove(self, item_id: str) -> None:
         item = self._items.pop(item_id)
-        self._order.remove(item_id)
+        if not item._outside:
+            self._order.remove(item_id)
         for part in item.parts:
             self._release_audio(part)
         self._gone[item_id] = None
@@ -405,11 +418,12 @@ class Conversation:
             del self._gone[next(iter(self._gone))]
 
     def _known_or_new(
-        self, item_id: str | None, type: str | None, role: str | None, *, revive: bool = False
+        self, item_id: str | None, type: str | None, role: str | None, *, revive: bool = False, outside: bool = False
     ) -> Item | None:
         """The item, created (unplaced) when the server mentions it first; None when the event
         names no item, or an evicted or deleted one. ``revive``: the event announces a new item,
-        which may reuse the id of a deleted one (clients choose ids too)."""
+        which may reuse the id of a deleted one (clients choose ids too). ``outside``: a new item
+        is an out-of-band response's, kept out of the conversation."""
         if not item_id:
             logger.debug("conversation state: event without an item id")
             return None
@@ -420,8 +434,13 @@ class Conversation:
                     logger.debug("conversation state: event for evicted or deleted item %s", item_id)
                     return None
                 del self._gone[item_id]
-            item = self._new_item(item_id, type, role)
+            item = self._new_item(item_id, type, role, outside=outside)
         return item
+
+    def _joins(self, item: Item) -> None:
+        """A conversation event names an item we held outside it: it is part of the conversation after all."""
+        item._outside = False
+        self._order.append(item.id)
 
     def _place(self, item: Item, previous_item_id: str | None) -> None:
         """Put ``item`` after ``previous_item_id`` (None or "root": first), once.
@@ -436,7 +455,9 @@ class Conversation:
             if order[0] != item.id:
                 order.remove(item.id)
                 order.insert(0, item.id)
-        elif previous_item_id == item.id or previous_item_id not in self._items:
+        elif (
+            previous_item_id == item.id or previous_item_id not in self._items or self._items[previous_item_id]._outside
+        ):
             # The predecessor was evicted (or never seen): the item is the newest we know of.
             logger.debug("conversation state: %s follows unknown item %s", item.id, previous_item_id)
             if order[-1] != item.id:
@@ -512,6 +533,8 @@ class Conversation:
         item = self._known_or_new(snapshot.id, snapshot.type, snapshot.role, revive=announces)
         if item is None:
             return
+        if item._outside:
+            self._joins(item)
         self._merge(item, snapshot)
         previous = event.previous_item_id
         # A null predecessor on .done means "not given" (see _place); a string still places.
@@ -549,6 +572,8 @@ class Conversation:
         item = self._known_or_new(event.item_id, "message", "user", revive=True)
         if item is None:
             return
+        if item._outside:
+            self._joins(item)
         if not item.parts:
             item.parts.append(Part("input_audio"))
         if not item._placed:
@@ -597,8 +622,18 @@ class Conversation:
         if response is None:
             response = self._responses[response_id] = Response(response_id)
             if len(self._responses) > self.max_items:
-                del self._responses[next(iter(self._responses))]
+                forgotten = self._responses.pop(next(iter(self._responses)))
+                if forgotten._out_of_band:  # its items were only reachable through it
+                    for item_id in forgotten.output_item_ids:
+                        item = self._items.get(item_id)
+                        if item is not None and item._outside:
+                            self._remove(item_id)
         return response
+
+    def _outside(self, response_id: str | None) -> bool:
+        """Whether ``response_id`` is an out-of-band response's: its new items stay out of the conversation."""
+        response = self._responses.get(response_id) if response_id else None
+        return response is not None and response._out_of_band
 
     def _update_response(self, model: _ResponseModel) -> Response | None:
         response = self._response(model.id)
@@ -616,7 +651,11 @@ class Conversation:
         return response
 
     def _on_response_created(self, event: ResponseCreated) -> None:
-        self._update_response(event.response)
+        response = self._update_response(event.response)
+        if event.response.conversation_id is not None:
+            self._names_conversations = True
+        elif response is not None and self._names_conversations:
+            response._out_of_band = True  # conversation "none": not part of the conversation
 
     def _on_response_done(self, event: ResponseDone) -> None:
         model = event.response
@@ -641,7 +680,8 @@ class Conversation:
     def _on_output_item(self, event: ResponseOutputItemAdded | ResponseOutputItemDone) -> None:
         snapshot = event.item
         revive = type(event) is ResponseOutputItemAdded
-        item = self._known_or_new(snapshot.id, snapshot.type, snapshot.role, revive=revive)
+        outside = self._outside(event.response_id)
+        item = self._known_or_new(snapshot.id, snapshot.type, snapshot.role, revive=revive, outside=outside)
         if item is None:
             return
         item.response_id = event.response_id
@@ -653,7 +693,7 @@ class Conversation:
 
     def _stream_part(self, item_id: str, response_id: str, content_index: int, type: str | None) -> Part | None:
         """The part a response streams into, created if the item or part events were missed."""
-        item = self._known_or_new(item_id, "message", "assistant")
+        item = self._known_or_new(item_id, "message", "assistant", outside=self._outside(response_id))
         if item is None:
             return None
         if item.response_id is None:
@@ -731,7 +771,7 @@ class Conversation:
     # --- function and MCP call arguments ---------------------------------------------------
 
     def _call_item(self, item_id: str, response_id: str, type: str) -> Item | None:
-        item = self._known_or_new(item_id, type, None)
+        item = self._known_or_new(item_id, type, None, outside=self._outside(response_id))
         if item is not None and item.response_id is None:
             item.response_id = response_id
         return item

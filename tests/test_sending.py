@@ -11,13 +11,16 @@ import pytest
 
 from realtime_dispatch import (
     Connection,
+    NotConnected,
     RealtimeApp,
+    Reconnect,
     ResponseInProgress,
+    SendTimeout,
     ServerError,
     events,
     on,
 )
-from realtime_dispatch.transports import MemoryServer, memory_pair
+from realtime_dispatch.transports import MemoryServer, TransportClosed, memory_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -390,3 +393,144 @@ async def test_send_timeout_fails_the_send_and_reconnects() -> None:
         for server in servers:
             await server.close()
     assert app.connects == 2
+
+
+class StuckTransport:
+    """A connection whose socket never drains (``send`` never completes) and whose close is slow."""
+
+    def __init__(self, close_delay: float = 1.0) -> None:
+        self.close_delay = close_delay
+        self.sends = 0
+        self.close_calls = 0
+        self.closed = anyio.Event()
+
+    async def send(self, data: bytes) -> None:
+        self.sends += 1
+        await anyio.sleep_forever()
+
+    async def receive(self) -> bytes:
+        await self.closed.wait()
+        raise TransportClosed(1006, "")
+
+    async def aclose(self) -> None:
+        self.close_calls += 1
+        try:
+            await anyio.sleep(self.close_delay)
+        finally:
+            self.closed.set()  # even when cut short: like the real transports, never leak the socket
+
+
+SEND_TIMEOUT = 0.1
+MARGIN = 0.2  # SendTimeout must reach the caller within send_timeout + this, however slow the close is
+
+
+async def test_send_timeout_is_not_delayed_by_a_slow_close_in_an_app() -> None:
+    stuck = StuckTransport()
+    servers: list[MemoryServer] = []
+
+    async def factory():  # type: ignore[no-untyped-def]
+        if stuck.sends == 0 and not stuck.closed.is_set():
+            return stuck  # the first connection never drains
+        client, server = memory_pair()
+        servers.append(server)
+        return client
+
+    class App(RealtimeApp):
+        send_timeout = SEND_TIMEOUT
+        reconnect = Reconnect(initial_delay=0.01, max_delay=0.02)
+
+    try:
+        with anyio.fail_after(10):
+            async with App().connect(factory) as conn:
+                started = anyio.current_time()
+                with pytest.raises(SendTimeout):
+                    await conn.append_audio(b"\x00" * 10)
+                elapsed = anyio.current_time() - started
+                assert SEND_TIMEOUT <= elapsed < SEND_TIMEOUT + MARGIN
+                await conn.append_audio(b"\x01")  # waits for the reconnect: not sent on the stuck connection
+                assert len(servers) == 1
+                received = await servers[0].receive_event()
+                assert isinstance(received, events.InputAudioBufferAppend)
+                assert received.pcm == b"\x01"
+    finally:
+        for server in servers:
+            await server.close()
+    assert stuck.sends == 1
+    assert stuck.close_calls >= 1
+    assert stuck.closed.is_set()
+
+
+async def test_send_timeout_is_not_delayed_by_a_slow_close_on_a_bare_connection() -> None:
+    stuck = StuckTransport()
+    with anyio.fail_after(5):
+        async with Connection(stuck, send_timeout=SEND_TIMEOUT) as conn:
+            started = anyio.current_time()
+            with pytest.raises(SendTimeout):
+                await conn.append_audio(b"\x00" * 10)
+            elapsed = anyio.current_time() - started
+            assert SEND_TIMEOUT <= elapsed < SEND_TIMEOUT + MARGIN
+            assert stuck.closed.is_set()  # closed (cut short), so iterating ends too
+            with pytest.raises(NotConnected):
+                await conn.append_audio(b"\x01")
+    assert stuck.sends == 1
+
+
+async def test_sends_that_waited_for_a_reconnect_time_out_on_a_connection_that_never_drains() -> None:
+    first, first_server = memory_pair()
+    stuck = StuckTransport()
+    servers = [first_server]
+    transports: list[object] = [stuck, first]  # popped from the end
+
+    async def factory():  # type: ignore[no-untyped-def]
+        if transports:
+            return transports.pop()
+        client, server = memory_pair()
+        servers.append(server)
+        return client
+
+    disconnected = anyio.Event()
+    both_done = anyio.Event()
+
+    class App(RealtimeApp):
+        send_timeout = SEND_TIMEOUT
+        reconnect = Reconnect(initial_delay=0.05, max_delay=0.05)
+        max_pending_sends = 10
+
+        async def on_disconnect(self, connection: Connection) -> None:
+            disconnected.set()
+
+    outcome: dict[bytes, object] = {}
+
+    async def append(conn: Connection, pcm: bytes) -> None:
+        try:
+            await conn.append_audio(pcm)
+            outcome[pcm] = "sent"
+        except Exception as exc:
+            outcome[pcm] = exc
+        if len(outcome) == 2:
+            both_done.set()
+
+    try:
+        with anyio.fail_after(10):
+            async with App().connect(factory) as conn, anyio.create_task_group() as tg:
+                await first_server.close(1011, "lost")
+                await disconnected.wait()
+                tg.start_soon(append, conn, b"a")  # both wait for the connection, in this order
+                while len(conn._pending) < 1:  # noqa: ASYNC110
+                    await anyio.sleep(0.001)
+                tg.start_soon(append, conn, b"b")
+                while len(conn._pending) < 2:  # noqa: ASYNC110
+                    await anyio.sleep(0.001)
+                await both_done.wait()
+                assert len(servers) == 2  # "b" stayed queued and went out on the connection after the stuck one
+                received = await servers[1].receive_event()
+                assert isinstance(received, events.InputAudioBufferAppend)
+                assert received.pcm == b"b"
+                assert await nothing_arrives(servers[1])
+    finally:
+        for server in servers:
+            await server.close()
+    assert isinstance(outcome[b"a"], SendTimeout)  # the replayed send timed out instead of hanging
+    assert outcome[b"b"] == "sent"
+    assert stuck.sends == 1
+    assert stuck.closed.is_set()

@@ -648,3 +648,151 @@ def test_response_records_follow_created_and_done() -> None:
     assert response.output_item_ids == ["item_a1"]
     assert held(conv, "item_a1").response_id == "resp_1"
     assert held(conv, "item_u1").response_id is None
+
+
+# --- out-of-band responses (conversation "none") ---------------------------------------------
+
+
+def in_conversation(evs: list[events.ServerEvent], conversation_id: str = "conv_1") -> list[events.ServerEvent]:
+    """The live service names the conversation of an in-band response on its created and done."""
+    for ev in evs:
+        if isinstance(ev, (events.ResponseCreated, events.ResponseDone)):
+            ev.response.conversation_id = conversation_id
+    return evs
+
+
+def out_of_band_response(
+    resp: str, text_item: str, call_item: str
+) -> tuple[list[events.ServerEvent], list[events.ServerEvent]]:
+    """(start, rest) of an out-of-band response: conversation_id null, a text answer and a function call."""
+    text_final = msg(text_item, "assistant", content=[events.ContentPart(type="output_text", text="Summary: hi")])
+    call = events.ConversationItem(
+        id=call_item, type="function_call", status="in_progress", name="lookup", call_id="c1"
+    )
+    call_final = events.ConversationItem(
+        id=call_item, type="function_call", status="completed", name="lookup", call_id="c1", arguments='{"q": 1}'
+    )
+    start: list[events.ServerEvent] = [
+        events.ResponseCreated.build(event_id=EID, response=events.Response(id=resp, status="in_progress", output=[])),
+        events.ResponseOutputItemAdded.build(
+            event_id=EID, response_id=resp, item=msg(text_item, "assistant", status="in_progress", content=[])
+        ),
+        events.ResponseOutputTextDelta.build(event_id=EID, response_id=resp, item_id=text_item, delta="Summary"),
+    ]
+    rest: list[events.ServerEvent] = [
+        events.ResponseOutputTextDelta.build(event_id=EID, response_id=resp, item_id=text_item, delta=": hi"),
+        events.ResponseOutputItemAdded.build(event_id=EID, response_id=resp, item=call),
+        events.ResponseFunctionCallArgumentsDelta.build(
+            event_id=EID, response_id=resp, item_id=call_item, call_id="c1", delta='{"q": '
+        ),
+        events.ResponseFunctionCallArgumentsDelta.build(
+            event_id=EID, response_id=resp, item_id=call_item, call_id="c1", delta="1}"
+        ),
+        events.ResponseOutputItemDone.build(event_id=EID, response_id=resp, item=text_final),
+        events.ResponseOutputItemDone.build(event_id=EID, response_id=resp, item=call_final),
+        events.ResponseDone.build(
+            event_id=EID,
+            response=events.Response(
+                id=resp, status="completed", output=[text_final, call_final], conversation_id=None, usage=usage(7, 3)
+            ),
+        ),
+    ]
+    return start, rest
+
+
+def test_out_of_band_items_stay_out_of_the_conversation_but_can_be_read() -> None:
+    conv = Conversation()
+    feed(conv, in_conversation(spoken_turn(1, None)))
+    start, rest = out_of_band_response("resp_oob", "item_oob", "item_oob_call")
+    turn = in_conversation(spoken_turn(2, "item_a1"))
+    # Interleaved: the out-of-band response starts, the user speaks and is answered, then it finishes.
+    feed(conv, [*start, *turn[:8], *rest[:3], *turn[8:], *rest[3:]])
+
+    assert [item.id for item in conv.items] == ["item_u1", "item_a1", "item_u2", "item_a2"]
+    assert len(conv) == 4
+    assert held(conv, "item_a2") is conv.last() is conv.last("assistant")
+    assert conv.last("user") is held(conv, "item_u2")
+    assert held(conv, "item_a2").previous_item_id == "item_u2"
+    assert held(conv, "item_a2").text == "Hello there number 2."
+
+    answer = held(conv, "item_oob")  # reachable by id, with everything it streamed
+    assert answer.text == "Summary: hi"
+    assert answer.response_id == "resp_oob"
+    assert answer.status == "completed"
+    call = held(conv, "item_oob_call")
+    assert call.arguments == '{"q": 1}'
+    assert (call.name, call.call_id) == ("lookup", "c1")
+
+    record = conv.get_response("resp_oob")
+    assert record is not None
+    assert record.status == "completed"
+    assert record.conversation_id is None
+    assert record.output_item_ids == ["item_oob", "item_oob_call"]
+    assert record.usage == usage(7, 3)
+    assert [r.id for r in conv.responses] == ["resp_1", "resp_oob", "resp_2"]
+    assert conv.usage.responses == 3
+
+
+def test_out_of_band_streams_reach_their_items_even_when_item_events_were_missed() -> None:
+    conv = Conversation()
+    feed(conv, in_conversation(spoken_turn(1, None)))
+    start, _ = out_of_band_response("resp_oob", "item_oob", "item_oob_call")
+    feed(conv, [start[0]])  # only the created: the item is first named by its deltas
+    feed(
+        conv,
+        [
+            events.ResponseOutputAudioTranscriptDelta.build(
+                event_id=EID, response_id="resp_oob", item_id="item_oob", delta="spoken"
+            ),
+            events.ResponseOutputAudioDelta.build(
+                event_id=EID, response_id="resp_oob", item_id="item_oob", delta="AAAAAA=="
+            ),
+        ],
+    )
+    answer = held(conv, "item_oob")
+    assert answer.parts[0].transcript == "spoken"
+    assert answer.parts[0].audio_bytes == 4
+    assert [item.id for item in conv.items] == ["item_u1", "item_a1"]
+
+
+def test_without_conversation_ids_every_response_is_in_the_conversation() -> None:
+    # A server that never names conversations (older beta, scripted servers): nothing tells an
+    # out-of-band response apart, so its items are kept in the conversation as before.
+    conv = Conversation()
+    feed(conv, spoken_turn(1, None))
+    start, rest = out_of_band_response("resp_oob", "item_oob", "item_oob_call")
+    feed(conv, [*start, *rest])
+    assert [item.id for item in conv.items] == ["item_u1", "item_a1", "item_oob", "item_oob_call"]
+    assert len(conv) == 4
+
+
+def test_out_of_band_items_are_bounded_and_leave_with_their_response() -> None:
+    conv = Conversation(max_items=4)
+    feed(conv, in_conversation(spoken_turn(1, None)))
+    start, rest = out_of_band_response("resp_oob", "item_oob", "item_oob_call")
+    feed(conv, [*start, *rest])
+    assert held(conv, "item_oob").text == "Summary: hi"
+    prev = "item_a1"
+    for n in range(2, 8):
+        feed(conv, in_conversation(spoken_turn(n, prev)))
+        prev = f"item_a{n}"
+        assert len(conv.items) == len(conv) <= 4
+    assert conv.get("item_oob") is None
+    assert conv.get("item_oob_call") is None
+    assert conv.get_response("resp_oob") is None
+    assert [item.id for item in conv.items] == ["item_u6", "item_a6", "item_u7", "item_a7"]
+
+
+def test_forgetting_an_out_of_band_response_forgets_its_items() -> None:
+    conv = Conversation(max_items=3)
+    feed(conv, in_conversation(spoken_turn(1, None)))  # resp_1
+    start, rest = out_of_band_response("resp_oob", "item_oob", "item_oob_call")
+    feed(conv, [*start[:2], *rest[-1:]])  # resp_oob and its item: three items, none evicted
+    assert held(conv, "item_oob").response_id == "resp_oob"
+    for n in (2, 3, 4):  # three more response records push resp_oob out (max_items responses)
+        feed(
+            conv,
+            [events.ResponseDone.build(event_id=EID, response=events.Response(id=f"r{n}", conversation_id="conv_1"))],
+        )
+    assert conv.get_response("resp_oob") is None
+    assert conv.get("item_oob") is None

@@ -121,3 +121,43 @@ async def test_state_after_a_response_interrupted_by_barge_in() -> None:
     last = app.conversation.last_response
     assert last is not None
     assert last.status == "cancelled"
+
+
+async def test_an_out_of_band_response_stays_out_of_the_tracked_conversation() -> None:
+    from realtime_dispatch.simulator import Simulator
+
+    class Agent(RealtimeApp):
+        session = events.Session(type="realtime", output_modalities=["text"])
+        track_conversation = True
+
+    app = Agent()
+    async with (
+        Simulator().serve(host="127.0.0.1", port=0) as base_url,
+        app.connect(openai("gpt-realtime", base_url=base_url)) as conn,
+    ):
+        with anyio.fail_after(5):
+            done = conn.expect(events.ResponseDone)
+            await conn.create_item(events.ConversationItem.message("user", "hello"))
+            await conn.create_response()
+            in_band = (await done.wait()).response
+            done = conn.expect(events.ResponseDone)
+            await conn.create_response(events.ResponseParams(conversation="none", metadata={"kind": "summary"}))
+            out_of_band = (await done.wait()).response
+    assert in_band.conversation_id is not None
+    assert out_of_band.conversation_id is None
+    conversation = app.conversation
+    assert [(i.role, i.response_id) for i in conversation.items] == [("user", None), ("assistant", in_band.id)]
+    assert len(conversation) == 2
+    assert conversation.last("assistant") is conversation.items[1]
+    assert out_of_band.output
+    assert out_of_band.id
+    answer = conversation.get(out_of_band.output[0].id or "")
+    assert answer is not None
+    assert answer.response_id == out_of_band.id
+    assert answer.text
+    assert answer.text == out_of_band.output[0].content[0].text  # type: ignore[index]
+    record = conversation.get_response(out_of_band.id)
+    assert record is not None
+    assert record.status == "completed"
+    assert record.output_item_ids == [answer.id]
+    assert record.metadata == {"kind": "summary"}
