@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .transports import WebSocketOptions, WebSocketTransport, connect_websocket
+from .transports import Transport, WebSocketOptions, connect_websocket
 
 __all__ = ("ConfigError", "Endpoint", "azure", "openai")
 
@@ -46,7 +46,7 @@ class Endpoint:
 
     __str__ = __repr__
 
-    async def __call__(self) -> WebSocketTransport:
+    async def __call__(self) -> Transport:
         headers = dict(self.headers)
         if self.token_provider is not None:
             headers["Authorization"] = f"Bearer {await self.token_provider()}"

@@ -295,6 +295,11 @@ async def run_send_timeout(send_timeout: float) -> dict[str, Any]:
     stop = anyio.Event()
 
     async def never_reads(transport: WebSocketTransport) -> None:
+        # On asyncio, anyio's stream keeps reading ahead when the client's first bytes came before
+        # the server's first receive(): stop it, as a peer that never reads would.
+        pause = getattr(getattr(transport._stream, "_transport", None), "pause_reading", None)
+        if pause is not None:
+            pause()
         await stop.wait()
 
     class StuckApp(RealtimeApp):

@@ -7,6 +7,7 @@ only while that reader waits on a silent peer, and sends take a lock only when c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import ssl
@@ -14,6 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -27,6 +29,9 @@ from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
 from ._base import TransportClosed
+
+if TYPE_CHECKING:
+    from ._websocket_asyncio import AsyncioWebSocketTransport
 
 __all__ = (
     "HandshakeError",
@@ -303,12 +308,35 @@ class WebSocketTransport:
 
 async def connect_websocket(
     url: str, headers: Mapping[str, str] | None = None, options: WebSocketOptions | None = None
-) -> WebSocketTransport:
+) -> WebSocketTransport | AsyncioWebSocketTransport:
     """Open a WebSocket to ``url`` (``ws://`` or ``wss://``) and complete the handshake.
+
+    Under asyncio the connection is an ``AsyncioWebSocketTransport`` (frames parsed in
+    asyncio's data callback), under trio a ``WebSocketTransport`` (over anyio streams); both
+    take the same options and behave the same.
 
     Raises ``HandshakeError`` when the server refuses, ``TimeoutError`` after
     ``open_timeout``, and ``OSError`` when the host cannot be reached.
     """
+    if _on_asyncio():
+        from ._websocket_asyncio import connect_websocket_asyncio
+
+        return await connect_websocket_asyncio(url, headers, options)
+    return await connect_websocket_anyio(url, headers, options)
+
+
+def _on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()  # no asyncio loop runs under trio
+    except RuntimeError:
+        return False
+    return True
+
+
+async def connect_websocket_anyio(
+    url: str, headers: Mapping[str, str] | None = None, options: WebSocketOptions | None = None
+) -> WebSocketTransport:
+    """``connect_websocket`` over anyio streams: what it uses under trio (and on asyncio on request)."""
     options = options or WebSocketOptions()
     uri = parse_uri(url)
     extensions = [ClientPerMessageDeflateFactory()] if options.compression else None

@@ -1,0 +1,398 @@
+"""The WebSocket client on asyncio: websockets' Sans-I/O protocol fed from asyncio's protocol callbacks.
+
+``connect_websocket`` uses it under asyncio (under trio it uses ``WebSocketTransport``, over
+anyio streams). Frames are parsed in ``data_received``, as websockets' own asyncio client
+does, rather than by a task that reads: no wake-up of a reader per read, no pause and resume
+of reading around every wait, and the receive loop's step can run right in the callback while
+the loop waits (``consume_inline``, as on picows), so an event reaches its handler without a
+pass through the event loop. Keepalive is one timer per ``ping_interval``, not one per read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+from collections import deque
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from typing import Any
+
+from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.uri import parse_uri
+
+from ._base import TransportClosed
+from ._websocket import HandshakeError, WebSocketOptions, _protocol_logger
+
+__all__ = ("AsyncioWebSocketTransport", "connect_websocket_asyncio")
+
+logger = logging.getLogger("realtime_dispatch.transport")
+
+_MiB = 1024 * 1024
+# Stop reading from the socket while this many payload bytes wait for ``receive``; resume below the low mark.
+_READ_HIGH_WATER = 16 * _MiB
+_READ_LOW_WATER = 4 * _MiB
+
+# asyncio's own (private, but there since 3.7): how an eager task runs its first step as itself.
+_enter_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] | None = getattr(
+    asyncio.tasks, "_enter_task", None
+)
+_leave_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] | None = getattr(
+    asyncio.tasks, "_leave_task", None
+)
+
+
+class AsyncioWebSocketTransport(asyncio.Protocol):
+    """A ``Transport`` over one client WebSocket connection on asyncio. Build it with
+    ``connect_websocket`` (which picks it under asyncio)."""
+
+    def __init__(self, protocol: ClientProtocol, options: WebSocketOptions, loop: asyncio.AbstractEventLoop) -> None:
+        self._protocol = protocol
+        self._options = options
+        self._loop = loop
+        self._transport: asyncio.Transport | None = None
+        # Frames, and in place of a frame whatever an inline consumer's step left to finish.
+        self._messages: deque[Any] = deque()
+        self._buffered = 0  # payload bytes in _messages
+        self._reading_paused = False
+        self._fragments: list[bytes] = []
+        self._waiter: asyncio.Future[None] | None = None  # a receive() waiting for a message
+        self._writable: asyncio.Future[None] | None = None  # set while the socket's write buffer is full
+        self._lost: asyncio.Future[None] = loop.create_future()  # the TCP connection is gone
+        self._handshake: asyncio.Future[Response] | None = loop.create_future()
+        self._closed: TransportClosed | None = None
+        self._closing: asyncio.Future[None] | None = None
+        self._inline: Callable[[bytes], object] | None = None
+        self._armed: Callable[[bytes], object] | None = None  # _inline while a receive() waits, not yet woken
+        self._task: asyncio.Task[Any] | None = None  # the consumer's, that _inline runs as
+        self._last_data = loop.time()
+        self._pong_waiting: bytes | None = None
+        self._keepalive: asyncio.TimerHandle | None = None
+        self.response: Response | None = None  # the handshake response
+        self.request: Request | None = None  # (server side only: always None here)
+
+    @property
+    def closed(self) -> TransportClosed | None:
+        """How the connection ended, once it has."""
+        return self._closed
+
+    # --- Transport --------------------------------------------------------------------------
+
+    async def send(self, data: bytes) -> None:
+        if self._closed is not None:
+            raise self._closed
+        if self._protocol.state is not State.OPEN or self._lost.done():
+            raise self._close_marker()
+        if self._writable is not None:  # the peer reads slower than we write: wait for the socket
+            await asyncio.shield(self._writable)
+            if self._protocol.state is not State.OPEN or self._lost.done():
+                raise self._close_marker()
+        self._protocol.send_text(data)
+        self._write_out()
+
+    def receive_nowait(self) -> bytes | None:
+        """A buffered message, or None: lets the receive loop skip a coroutine per frame."""
+        messages = self._messages
+        if not messages:
+            return None
+        data: bytes = messages.popleft()
+        if self._reading_paused:
+            self._consumed(data)
+        return data
+
+    async def receive(self) -> bytes:
+        messages = self._messages
+        while not messages:
+            if self._closed is not None:
+                raise self._closed
+            if self._lost.done():
+                self._closed = self._close_marker()
+                raise self._closed
+            if self._waiter is not None:
+                raise RuntimeError("receive() is already running in another task")
+            waiter = self._loop.create_future()
+            self._waiter = waiter
+            self._armed = self._inline  # from now until woken, a message may be handled inline
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                self._armed = None
+        data: bytes = messages.popleft()
+        if self._reading_paused:
+            self._consumed(data)
+        return data
+
+    def consume_inline(self, step: Callable[[bytes], object] | None) -> None:
+        """While ``receive`` waits on an empty queue, hand each complete message to ``step``
+        in the data callback instead of waking the waiting task; ``step`` runs as that task
+        (see ``PicowsTransport.consume_inline``, the same contract). ``None`` stops it."""
+        if step is not None and (_enter_task is None or _leave_task is None):
+            return
+        self._inline = step
+        self._task = asyncio.current_task() if step is not None else None
+        if self._waiter is not None and not self._waiter.done():
+            self._armed = step
+
+    async def aclose(self) -> None:
+        await self.close()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake and wait (``close_timeout`` at most) for the peer to end it."""
+        if self._closing is not None:  # another task is closing: wait for it
+            await asyncio.shield(self._closing)
+            return
+        self._closing = self._loop.create_future()
+        try:
+            if not self._lost.done():
+                if self._protocol.state is State.OPEN:
+                    self._protocol.send_close(code, reason)
+                    self._write_out()
+                with suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._lost), self._options.close_timeout)
+        finally:
+            if not self._lost.done() and self._transport is not None:  # timed out or cancelled: never leak
+                self._transport.abort()
+            if self._closed is None:
+                self._closed = self._close_marker()
+            self._stop_keepalive()
+            if not self._closing.done():
+                self._closing.set_result(None)
+
+    # --- asyncio protocol callbacks ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._last_data = self._loop.time()
+        protocol = self._protocol
+        protocol.receive_data(data)
+        self._write_out()  # pongs and close replies the protocol queued
+        self._take(protocol.events_received())
+
+    def eof_received(self) -> bool | None:
+        self._protocol.receive_eof()
+        self._write_out()
+        self._take(self._protocol.events_received())
+        return None  # let asyncio close the socket
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._lost.done():
+            self._lost.set_result(None)
+        self._stop_keepalive()
+        if self._handshake is not None and not self._handshake.done():
+            self._handshake.set_exception(HandshakeError("connection closed during the WebSocket handshake"))
+        self._armed = None
+        for future in (self._waiter, self._writable):
+            if future is not None and not future.done():
+                future.set_result(None)
+        self._writable = None
+
+    def pause_writing(self) -> None:
+        if self._writable is None:
+            self._writable = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _take(self, events: list[Request | Response | Frame]) -> None:
+        """Queue (or hand to the inline step) the messages among ``events``."""
+        entered: asyncio.Task[Any] | None = None
+        try:
+            for event in events:
+                if not isinstance(event, Frame):
+                    if isinstance(event, Response) and self._handshake is not None and not self._handshake.done():
+                        self._handshake.set_result(event)
+                    continue
+                opcode = event.opcode
+                if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                    if not event.fin:
+                        self._fragments = [bytes(event.data)]
+                        continue
+                    message = bytes(event.data)  # no copy when already bytes
+                elif opcode is Opcode.CONT:
+                    self._fragments.append(bytes(event.data))
+                    if not event.fin:
+                        continue
+                    message = b"".join(self._fragments)
+                    self._fragments = []
+                else:
+                    if opcode is Opcode.PONG and event.data == self._pong_waiting:
+                        self._pong_waiting = None
+                    continue
+                step = self._armed  # set only while receive() waits on an empty queue
+                if step is not None:
+                    if entered is None:
+                        entered = self._enter()
+                    if entered is not None:
+                        item = step(message)
+                        if item is None:
+                            continue
+                        self._queue(item, 0)
+                        continue
+                self._queue(message, len(message))
+        finally:
+            if entered is not None and _leave_task is not None:
+                _leave_task(self._loop, entered)
+
+    def _enter(self) -> asyncio.Task[Any] | None:
+        """Become the consumer's task for the rest of this read; None if another task runs."""
+        task = self._task
+        if task is None or _enter_task is None:
+            return None
+        try:
+            _enter_task(self._loop, task)
+        except RuntimeError:
+            return None
+        return task
+
+    def _queue(self, item: Any, size: int) -> None:
+        messages = self._messages
+        was_empty = not messages
+        messages.append(item)
+        self._buffered = size if was_empty else self._buffered + size
+        if was_empty:
+            self._armed = None
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        if self._buffered > _READ_HIGH_WATER and not self._reading_paused and self._transport is not None:
+            self._buffered = sum(len(m) for m in messages if isinstance(m, bytes))
+            if self._buffered > _READ_HIGH_WATER // 2:
+                self._reading_paused = True
+                self._transport.pause_reading()
+
+    def _consumed(self, item: object) -> None:
+        self._buffered -= len(item) if isinstance(item, bytes) else 0
+        if self._buffered <= _READ_LOW_WATER:
+            self._reading_paused = False
+            if self._transport is not None and not self._lost.done():
+                with suppress(Exception):
+                    self._transport.resume_reading()
+
+    def _write_out(self) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        for chunk in self._protocol.data_to_send():
+            if chunk:
+                transport.write(chunk)
+            elif transport.can_write_eof():  # end of our side
+                with suppress(OSError):
+                    transport.write_eof()
+            else:  # TLS cannot half-close: the end of our side is the end
+                transport.close()
+        if self._protocol.state is State.CLOSED and not self._lost.done() and self._protocol.close_expected():
+            # Closing handshake complete: give the peer close_timeout to hang up first, as it should.
+            self._loop.call_later(self._options.close_timeout, self._abort_if_open)
+
+    def _abort_if_open(self) -> None:
+        if not self._lost.done() and self._transport is not None:
+            self._transport.abort()
+
+    # --- keepalive: one timer per interval ------------------------------------------------------
+
+    def _start_keepalive(self) -> None:
+        interval = self._options.ping_interval
+        if interval is not None:
+            self._keepalive = self._loop.call_later(interval, self._check_silence)
+
+    def _stop_keepalive(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+
+    def _check_silence(self) -> None:
+        interval = self._options.ping_interval
+        assert interval is not None
+        if self._lost.done() or self._protocol.state is not State.OPEN:
+            return
+        quiet = self._loop.time() - self._last_data
+        if quiet < interval:  # something arrived meanwhile: check again when it has been quiet for long enough
+            self._keepalive = self._loop.call_later(interval - quiet, self._check_silence)
+            return
+        payload = os.urandom(4)
+        self._pong_waiting = payload
+        self._protocol.send_ping(payload)
+        self._write_out()
+        self._keepalive = self._loop.call_later(self._options.ping_timeout, self._check_pong)
+
+    def _check_pong(self) -> None:
+        if self._lost.done():
+            return
+        if self._pong_waiting is None:
+            self._start_keepalive()
+            return
+        logger.warning("no pong within %gs: closing the connection", self._options.ping_timeout)
+        self._protocol.fail(1011, "keepalive ping timeout")
+        self._write_out()
+        self._closed = TransportClosed(1011, "keepalive ping timeout")
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _close_marker(self) -> TransportClosed:
+        protocol = self._protocol
+        if protocol.close_rcvd is not None:
+            return TransportClosed(protocol.close_rcvd.code, protocol.close_rcvd.reason)
+        if protocol.close_sent is not None and protocol.state is State.CLOSED:
+            return TransportClosed(protocol.close_sent.code, protocol.close_sent.reason)
+        return TransportClosed(1006, "connection lost")
+
+
+async def connect_websocket_asyncio(
+    url: str, headers: Mapping[str, str] | None = None, options: WebSocketOptions | None = None
+) -> AsyncioWebSocketTransport:
+    """``connect_websocket`` on asyncio (it calls this one): same arguments, errors and options."""
+    options = options or WebSocketOptions()
+    uri = parse_uri(url)
+    extensions = [ClientPerMessageDeflateFactory()] if options.compression else None
+    protocol = ClientProtocol(uri, extensions=extensions, max_size=options.max_size, logger=_protocol_logger)
+    loop = asyncio.get_running_loop()
+    transport = AsyncioWebSocketTransport(protocol, options, loop)
+    try:
+        async with asyncio.timeout(options.open_timeout):
+            context = (options.ssl_context or ssl.create_default_context()) if uri.secure else None
+            await loop.create_connection(
+                lambda: transport,
+                uri.host,
+                uri.port,
+                ssl=context,
+                server_hostname=uri.host if context is not None else None,
+            )
+            request = protocol.connect()
+            request.headers["User-Agent"] = options.user_agent
+            for name, value in {**options.extra_headers, **(headers or {})}.items():
+                request.headers[name] = value
+            protocol.send_request(request)
+            transport._write_out()
+            assert transport._handshake is not None
+            response = await transport._handshake
+    except BaseException:
+        if transport._transport is not None:
+            transport._transport.abort()
+        raise
+    transport._handshake = None
+    if protocol.handshake_exc is not None or response.status_code != 101:
+        if transport._transport is not None:
+            transport._transport.abort()
+        body = response.body.decode("utf-8", "replace")[:500] if response.body else ""
+        raise HandshakeError(
+            f"WebSocket upgrade refused: HTTP {response.status_code} {response.reason_phrase}"
+            + (f": {body}" if body else ""),
+            status=response.status_code,
+            body=body,
+        )
+    transport.response = response
+    transport._start_keepalive()
+    return transport
