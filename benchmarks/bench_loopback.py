@@ -16,7 +16,7 @@ the handshake (the openai SDK sends nothing first) it writes the corpus frames
    ``bench_dispatch``) in inline async handlers; the clock runs from "connection open" to
    the handler that counts the last routed event. Clients:
 
-   (a) ``RealtimeApp`` over ``connect_websocket`` (websockets Sans-I/O over anyio)
+   (a) ``RealtimeApp`` over ``connect_websocket`` (on asyncio: ``AsyncioWebSocketTransport``)
    (b) bare websockets: ``websockets.asyncio.client.connect`` + ``recv(decode=False)`` +
        a reused msgspec ``Decoder(Union[...])`` + ``match event.type``
    (c) ``RealtimeApp`` over ``connect_picows``

@@ -15,8 +15,10 @@ the client's receive path is what is measured. The client times from sending ``g
 its last ``receive()``: socket reads, frame parsing, payload copy and the per-message
 ``receive`` call (no JSON decoding).
 
-Clients: (a) ``connect_websocket`` (websockets Sans-I/O over anyio) on asyncio,
-(b) ``connect_picows`` on asyncio, (c) ``connect_websocket`` on trio. Each run uses a fresh
+Clients: (a) ``connect_websocket`` on asyncio (``AsyncioWebSocketTransport``: websockets
+Sans-I/O in asyncio's data callback), (a2) the anyio-stream ``WebSocketTransport`` on
+asyncio (what ``connect_websocket`` used there before), (b) ``connect_picows`` on asyncio,
+(c) ``connect_websocket`` on trio (the anyio-stream transport). Each run uses a fresh
 event loop and server; clients take turns run by run and the best run of each is
 reported (µs per frame and frames per second), with ratios against (a).
 """
@@ -38,6 +40,7 @@ from websockets.frames import Frame, Opcode
 
 from realtime_dispatch.transports import TransportClosed, WebSocketTransport, connect_websocket, serve_websocket
 from realtime_dispatch.transports._picows import connect_picows
+from realtime_dispatch.transports._websocket import connect_websocket_anyio
 
 from .corpus import build_corpus
 
@@ -99,8 +102,9 @@ async def one_run(connect: Connect, chunks: list[bytes], count: int, expected_by
 
 CLIENTS: list[tuple[str, str, Connect]] = [
     ("websockets transport (asyncio)", "asyncio", connect_websocket),
+    ("websockets over anyio (asyncio)", "asyncio", connect_websocket_anyio),
     ("picows transport (asyncio)", "asyncio", connect_picows),
-    ("websockets transport (trio)", "trio", connect_websocket),
+    ("websockets over anyio (trio)", "trio", connect_websocket),
 ]
 
 

@@ -1,15 +1,19 @@
 """Transports move frames; everything above them works on any of them.
 
 A transport is an object with three async methods (see ``Transport``). The in-memory
-pair is for tests of the layers above; the WebSocket transport talks to the real service.
+pair is for tests of the layers above; the WebSocket transports talk to the real service
+(``connect_websocket`` picks ``AsyncioWebSocketTransport`` under asyncio and
+``WebSocketTransport`` under trio; ``connect_picows`` is the optional fast one).
 """
 
 from ._base import Transport, TransportClosed
 from ._memory import MemoryServer, MemoryTransport, memory_pair
 from ._picows import PicowsTransport, connect_picows
 from ._websocket import HandshakeError, WebSocketOptions, WebSocketTransport, connect_websocket, serve_websocket
+from ._websocket_asyncio import AsyncioWebSocketTransport
 
 __all__ = (
+    "AsyncioWebSocketTransport",
     "HandshakeError",
     "MemoryServer",
     "MemoryTransport",

@@ -1,8 +1,11 @@
 """WebSocket over anyio: websockets' Sans-I/O protocol driven by anyio byte streams.
 
-One implementation for asyncio and trio. The connection runs no task of its own: frames
-are read by whoever calls ``receive`` (the app's receive loop), keepalive pings are sent
-only while that reader waits on a silent peer, and sends take a lock only when contended.
+Runs on asyncio and trio. It is the server side (``serve_websocket``: the simulator, the
+tests) and the client under trio; under asyncio ``connect_websocket`` returns the faster
+``AsyncioWebSocketTransport`` instead (``_websocket_asyncio``). The connection runs no task
+of its own: frames are read by whoever calls ``receive`` (the app's receive loop),
+keepalive pings are sent only while that reader waits on a silent peer, and sends take a
+lock only when contended.
 """
 
 from __future__ import annotations
@@ -336,7 +339,7 @@ def _on_asyncio() -> bool:
 async def connect_websocket_anyio(
     url: str, headers: Mapping[str, str] | None = None, options: WebSocketOptions | None = None
 ) -> WebSocketTransport:
-    """``connect_websocket`` over anyio streams: what it uses under trio (and on asyncio on request)."""
+    """``connect_websocket`` over anyio streams: what it uses under trio."""
     options = options or WebSocketOptions()
     uri = parse_uri(url)
     extensions = [ClientPerMessageDeflateFactory()] if options.compression else None

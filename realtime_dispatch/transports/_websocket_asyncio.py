@@ -73,6 +73,7 @@ class AsyncioWebSocketTransport(asyncio.Protocol):
         self._last_data = loop.time()
         self._pong_waiting: bytes | None = None
         self._keepalive: asyncio.TimerHandle | None = None
+        self._hang_up: asyncio.TimerHandle | None = None  # aborts a peer that does not hang up after the close
         self.response: Response | None = None  # the handshake response
         self.request: Request | None = None  # (server side only: always None here)
 
@@ -187,6 +188,8 @@ class AsyncioWebSocketTransport(asyncio.Protocol):
         if not self._lost.done():
             self._lost.set_result(None)
         self._stop_keepalive()
+        if self._hang_up is not None:
+            self._hang_up.cancel()
         if self._handshake is not None and not self._handshake.done():
             self._handshake.set_exception(HandshakeError("connection closed during the WebSocket handshake"))
         self._armed = None
@@ -293,9 +296,14 @@ class AsyncioWebSocketTransport(asyncio.Protocol):
                     transport.write_eof()
             else:  # TLS cannot half-close: the end of our side is the end
                 transport.close()
-        if self._protocol.state is State.CLOSED and not self._lost.done() and self._protocol.close_expected():
+        if (
+            self._protocol.state is State.CLOSED
+            and self._hang_up is None
+            and not self._lost.done()
+            and self._protocol.close_expected()
+        ):
             # Closing handshake complete: give the peer close_timeout to hang up first, as it should.
-            self._loop.call_later(self._options.close_timeout, self._abort_if_open)
+            self._hang_up = self._loop.call_later(self._options.close_timeout, self._abort_if_open)
 
     def _abort_if_open(self) -> None:
         if not self._lost.done() and self._transport is not None:
