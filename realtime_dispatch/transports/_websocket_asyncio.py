@@ -296,13 +296,9 @@ class AsyncioWebSocketTransport(asyncio.Protocol):
                     transport.write_eof()
             else:  # TLS cannot half-close: the end of our side is the end
                 transport.close()
-        if (
-            self._protocol.state is State.CLOSED
-            and self._hang_up is None
-            and not self._lost.done()
-            and self._protocol.close_expected()
-        ):
-            # Closing handshake complete: give the peer close_timeout to hang up first, as it should.
+        if self._hang_up is None and not self._lost.done() and self._protocol.close_expected():
+            # A close frame went out (ours, or our answer to the peer's): the peer should hang up
+            # now. Give it close_timeout, then hang up ourselves.
             self._hang_up = self._loop.call_later(self._options.close_timeout, self._abort_if_open)
 
     def _abort_if_open(self) -> None:
@@ -326,6 +322,9 @@ class AsyncioWebSocketTransport(asyncio.Protocol):
         assert interval is not None
         if self._lost.done() or self._protocol.state is not State.OPEN:
             return
+        if self._reading_paused:  # nobody reads (backpressure): a pong could not be seen either
+            self._keepalive = self._loop.call_later(interval, self._check_silence)
+            return
         quiet = self._loop.time() - self._last_data
         if quiet < interval:  # something arrived meanwhile: check again when it has been quiet for long enough
             self._keepalive = self._loop.call_later(interval - quiet, self._check_silence)
@@ -341,6 +340,9 @@ class AsyncioWebSocketTransport(asyncio.Protocol):
             return
         if self._pong_waiting is None:
             self._start_keepalive()
+            return
+        if self._reading_paused:  # the pong may be waiting in the socket behind what we have not read
+            self._keepalive = self._loop.call_later(self._options.ping_timeout, self._check_pong)
             return
         logger.warning("no pong within %gs: closing the connection", self._options.ping_timeout)
         self._protocol.fail(1011, "keepalive ping timeout")
