@@ -145,9 +145,11 @@ def main(argv: list[str] | None = None) -> None:
             f"{name:<34}{best / count * 1e6:>14.2f}{median / count * 1e6:>10.2f}{count / best:>12,.0f}"
             f"{expected / best / 1e6:>9.0f}{baseline / best:>8.2f}x"
         )
-    picows_best = min(times[CLIENTS[1][0]])
+    picows_best = min(times["picows transport (asyncio)"])
+    anyio_best = min(times["websockets over anyio (asyncio)"])
     print()
     print(f"picows receives {baseline / picows_best:.2f}x faster than the websockets transport on asyncio")
+    print(f"the asyncio websockets transport receives {anyio_best / baseline:.2f}x faster than the anyio one")
 
 
 if __name__ == "__main__":
