@@ -250,3 +250,21 @@ async def test_tls_with_a_self_signed_certificate_and_verification_on() -> None:
         # The default context verifies against the system CAs: our private CA is refused.
         with pytest.raises(ssl.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
             await connect_websocket(f"wss://localhost:{port}/v1/realtime")
+
+
+async def test_a_peer_that_never_hangs_up_after_its_close_frame_is_hung_up_on() -> None:
+    stop = anyio.Event()
+
+    async def close_then_hold(transport: WebSocketTransport) -> None:
+        transport._protocol.send_close(4000, "bye")
+        await transport._flush()
+        await stop.wait()  # never reads the client's answer, never closes the TCP connection
+
+    async with serve_websocket(close_then_hold) as port:
+        client = await connect_websocket(f"ws://127.0.0.1:{port}/", options=WebSocketOptions(close_timeout=0.3))
+        began = anyio.current_time()
+        with anyio.fail_after(5), pytest.raises(TransportClosed) as caught:
+            await client.receive()
+        assert (caught.value.code, caught.value.reason) == (4000, "bye")
+        assert anyio.current_time() - began < 0.3 + 1.0  # close_timeout, not the keepalive or forever
+        stop.set()

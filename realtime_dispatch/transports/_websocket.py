@@ -209,6 +209,18 @@ class WebSocketTransport:
 
     async def _read_once(self) -> None:
         """Read from the socket once (pinging a silent peer) and turn the bytes into messages."""
+        if self._protocol.close_expected():
+            # A close frame went out (ours, or our answer to the peer's): the peer should hang up
+            # now. Give it close_timeout, then hang up ourselves.
+            with anyio.move_on_after(self._options.close_timeout) as scope:
+                data = await self._receive_raw()
+            if scope.cancelled_caught:
+                await self._close_stream()
+                if self._closed is None:
+                    self._closed = self._close_marker()
+                return
+            await self._feed(data)
+            return
         interval = self._options.ping_interval
         if interval is None:
             await self._feed(await self._receive_raw())
