@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
+from . import _inline
 from ._base import TransportClosed
 from ._websocket import HandshakeError, WebSocketOptions
 
@@ -40,14 +41,6 @@ _MiB = 1024 * 1024
 # reading is paused the total is exact and ``receive`` counts down to the low mark.
 _READ_HIGH_WATER = 16 * _MiB
 _READ_LOW_WATER = 4 * _MiB
-
-# asyncio's own (private, but there since 3.7): how an eager task runs its first step as itself.
-_enter_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] | None = getattr(
-    asyncio.tasks, "_enter_task", None
-)
-_leave_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] | None = getattr(
-    asyncio.tasks, "_leave_task", None
-)
 
 _MISSING_PICOWS = (
     "connect_picows needs the picows package: install it with pip install 'realtime-dispatch[fast]' "
@@ -149,7 +142,7 @@ class PicowsTransport:
         when it has handled the message; anything else is queued in its place, for
         ``receive`` to return as is. ``consume_inline(None)`` stops it.
         """
-        if step is not None and (_enter_task is None or _leave_task is None):
+        if step is not None and not _inline.AVAILABLE:
             return  # an asyncio without the hooks: frames go through the queue as before
         self._inline = step
         self._task = asyncio.current_task() if step is not None else None
@@ -162,19 +155,15 @@ class PicowsTransport:
         """Become the consumer's task for the rest of this batch of frames; False if some
         other task is running (never from picows' callbacks, but then the queue it is)."""
         task, loop = self._task, self._loop
-        if task is None or loop is None or _enter_task is None:
-            return False
-        try:
-            _enter_task(loop, task)
-        except RuntimeError:
+        if task is None or loop is None or not _inline.enter(loop, task):
             return False
         self._entered = task
         return True
 
     def _leave(self) -> None:
         task, self._entered = self._entered, None
-        if task is not None and self._loop is not None and _leave_task is not None:
-            _leave_task(self._loop, task)
+        if task is not None and self._loop is not None:
+            _inline.leave(self._loop, task)
 
     def receive_nowait(self) -> bytes | None:
         """A buffered message, or None: lets the receive loop skip a coroutine per frame."""

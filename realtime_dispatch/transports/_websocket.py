@@ -310,12 +310,45 @@ class WebSocketTransport:
                 await self._stream.aclose()
 
     def _close_marker(self) -> TransportClosed:
-        protocol = self._protocol
-        if protocol.close_rcvd is not None:
-            return TransportClosed(protocol.close_rcvd.code, protocol.close_rcvd.reason)
-        if protocol.close_sent is not None and protocol.state is State.CLOSED:
-            return TransportClosed(protocol.close_sent.code, protocol.close_sent.reason)
-        return TransportClosed(1006, "connection lost")
+        return close_marker(self._protocol)
+
+
+def close_marker(protocol: Protocol) -> TransportClosed:
+    """How a connection ended, from its protocol: the peer's close frame, else ours once the
+    closing handshake is over, else 1006."""
+    if protocol.close_rcvd is not None:
+        return TransportClosed(protocol.close_rcvd.code, protocol.close_rcvd.reason)
+    if protocol.close_sent is not None and protocol.state is State.CLOSED:
+        return TransportClosed(protocol.close_sent.code, protocol.close_sent.reason)
+    return TransportClosed(1006, "connection lost")
+
+
+def client_protocol(url: str, options: WebSocketOptions) -> ClientProtocol:
+    uri = parse_uri(url)
+    extensions = [ClientPerMessageDeflateFactory()] if options.compression else None
+    return ClientProtocol(uri, extensions=extensions, max_size=options.max_size, logger=_protocol_logger)
+
+
+def send_handshake(protocol: ClientProtocol, options: WebSocketOptions, headers: Mapping[str, str] | None) -> None:
+    """Queue the upgrade request, with our User-Agent and the caller's headers."""
+    request = protocol.connect()
+    request.headers["User-Agent"] = options.user_agent
+    for name, value in {**options.extra_headers, **(headers or {})}.items():
+        request.headers[name] = value
+    protocol.send_request(request)
+
+
+def refusal(protocol: ClientProtocol, response: Response) -> HandshakeError | None:
+    """The error for a handshake response that does not open the connection, or None."""
+    if protocol.handshake_exc is None and response.status_code == 101:
+        return None
+    body = response.body.decode("utf-8", "replace")[:500] if response.body else ""
+    return HandshakeError(
+        f"WebSocket upgrade refused: HTTP {response.status_code} {response.reason_phrase}"
+        + (f": {body}" if body else ""),
+        status=response.status_code,
+        body=body,
+    )
 
 
 # --- client -------------------------------------------------------------------------------------
@@ -353,9 +386,8 @@ async def connect_websocket_anyio(
 ) -> WebSocketTransport:
     """``connect_websocket`` over anyio streams: what it uses under trio."""
     options = options or WebSocketOptions()
-    uri = parse_uri(url)
-    extensions = [ClientPerMessageDeflateFactory()] if options.compression else None
-    protocol = ClientProtocol(uri, extensions=extensions, max_size=options.max_size, logger=_protocol_logger)
+    protocol = client_protocol(url, options)
+    uri = protocol.uri
     with anyio.fail_after(options.open_timeout):
         if uri.secure:
             context = options.ssl_context or ssl.create_default_context()
@@ -366,11 +398,7 @@ async def connect_websocket_anyio(
             stream = await anyio.connect_tcp(uri.host, uri.port)
         transport = WebSocketTransport(protocol, stream, options)
         try:
-            request = protocol.connect()
-            request.headers["User-Agent"] = options.user_agent
-            for name, value in {**options.extra_headers, **(headers or {})}.items():
-                request.headers[name] = value
-            protocol.send_request(request)
+            send_handshake(protocol, options, headers)
             await transport._flush()
             response = await _handshake_message(transport)
             if not isinstance(response, Response):
@@ -378,15 +406,10 @@ async def connect_websocket_anyio(
         except BaseException:
             await transport._close_stream()
             raise
-    if protocol.handshake_exc is not None or response.status_code != 101:
+    error = refusal(protocol, response)
+    if error is not None:
         await transport._close_stream()
-        body = response.body.decode("utf-8", "replace")[:500] if response.body else ""
-        raise HandshakeError(
-            f"WebSocket upgrade refused: HTTP {response.status_code} {response.reason_phrase}"
-            + (f": {body}" if body else ""),
-            status=response.status_code,
-            body=body,
-        )
+        raise error
     transport.response = response
     return transport
 

@@ -20,14 +20,13 @@ from contextlib import suppress
 from typing import Any
 
 from websockets.client import ClientProtocol
-from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
-from websockets.uri import parse_uri
 
+from . import _inline
 from ._base import TransportClosed
-from ._websocket import HandshakeError, WebSocketOptions, _protocol_logger
+from ._websocket import HandshakeError, WebSocketOptions, client_protocol, close_marker, refusal, send_handshake
 
 __all__ = ("AsyncioWebSocketTransport", "connect_websocket_asyncio")
 
@@ -37,14 +36,6 @@ _MiB = 1024 * 1024
 # Stop reading from the socket while this many payload bytes wait for ``receive``; resume below the low mark.
 _READ_HIGH_WATER = 16 * _MiB
 _READ_LOW_WATER = 4 * _MiB
-
-# asyncio's own (private, but there since 3.7): how an eager task runs its first step as itself.
-_enter_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] | None = getattr(
-    asyncio.tasks, "_enter_task", None
-)
-_leave_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] | None = getattr(
-    asyncio.tasks, "_leave_task", None
-)
 
 
 class AsyncioWebSocketTransport(asyncio.Protocol):
@@ -133,7 +124,7 @@ class AsyncioWebSocketTransport(asyncio.Protocol):
         """While ``receive`` waits on an empty queue, hand each complete message to ``step``
         in the data callback instead of waking the waiting task; ``step`` runs as that task
         (see ``PicowsTransport.consume_inline``, the same contract). ``None`` stops it."""
-        if step is not None and (_enter_task is None or _leave_task is None):
+        if step is not None and not _inline.AVAILABLE:
             return
         self._inline = step
         self._task = asyncio.current_task() if step is not None else None
@@ -246,19 +237,13 @@ class AsyncioWebSocketTransport(asyncio.Protocol):
                         continue
                 self._queue(message, len(message))
         finally:
-            if entered is not None and _leave_task is not None:
-                _leave_task(self._loop, entered)
+            if entered is not None:
+                _inline.leave(self._loop, entered)
 
     def _enter(self) -> asyncio.Task[Any] | None:
         """Become the consumer's task for the rest of this read; None if another task runs."""
         task = self._task
-        if task is None or _enter_task is None:
-            return None
-        try:
-            _enter_task(self._loop, task)
-        except RuntimeError:
-            return None
-        return task
+        return task if task is not None and _inline.enter(self._loop, task) else None
 
     def _queue(self, item: Any, size: int) -> None:
         messages = self._messages
@@ -352,12 +337,7 @@ class AsyncioWebSocketTransport(asyncio.Protocol):
             self._transport.abort()
 
     def _close_marker(self) -> TransportClosed:
-        protocol = self._protocol
-        if protocol.close_rcvd is not None:
-            return TransportClosed(protocol.close_rcvd.code, protocol.close_rcvd.reason)
-        if protocol.close_sent is not None and protocol.state is State.CLOSED:
-            return TransportClosed(protocol.close_sent.code, protocol.close_sent.reason)
-        return TransportClosed(1006, "connection lost")
+        return close_marker(self._protocol)
 
 
 async def connect_websocket_asyncio(
@@ -365,9 +345,8 @@ async def connect_websocket_asyncio(
 ) -> AsyncioWebSocketTransport:
     """``connect_websocket`` on asyncio (it calls this one): same arguments, errors and options."""
     options = options or WebSocketOptions()
-    uri = parse_uri(url)
-    extensions = [ClientPerMessageDeflateFactory()] if options.compression else None
-    protocol = ClientProtocol(uri, extensions=extensions, max_size=options.max_size, logger=_protocol_logger)
+    protocol = client_protocol(url, options)
+    uri = protocol.uri
     loop = asyncio.get_running_loop()
     transport = AsyncioWebSocketTransport(protocol, options, loop)
     try:
@@ -380,11 +359,7 @@ async def connect_websocket_asyncio(
                 ssl=context,
                 server_hostname=uri.host if context is not None else None,
             )
-            request = protocol.connect()
-            request.headers["User-Agent"] = options.user_agent
-            for name, value in {**options.extra_headers, **(headers or {})}.items():
-                request.headers[name] = value
-            protocol.send_request(request)
+            send_handshake(protocol, options, headers)
             transport._write_out()
             assert transport._handshake is not None
             response = await transport._handshake
@@ -393,16 +368,11 @@ async def connect_websocket_asyncio(
             transport._transport.abort()
         raise
     transport._handshake = None
-    if protocol.handshake_exc is not None or response.status_code != 101:
+    error = refusal(protocol, response)
+    if error is not None:
         if transport._transport is not None:
             transport._transport.abort()
-        body = response.body.decode("utf-8", "replace")[:500] if response.body else ""
-        raise HandshakeError(
-            f"WebSocket upgrade refused: HTTP {response.status_code} {response.reason_phrase}"
-            + (f": {body}" if body else ""),
-            status=response.status_code,
-            body=body,
-        )
+        raise error
     transport.response = response
     transport._start_keepalive()
     return transport
