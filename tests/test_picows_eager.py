@@ -29,10 +29,12 @@ from websockets.frames import Frame, Opcode
 
 from realtime_dispatch import Connection, DecodeError, RealtimeApp, UnknownEvent, events, on, on_error
 from realtime_dispatch.transports import (
+    AsyncioWebSocketTransport,
     PicowsTransport,
     TransportClosed,
     WebSocketTransport,
     connect_picows,
+    connect_websocket,
     memory_pair,
     serve_websocket,
 )
@@ -80,14 +82,16 @@ def burst(ready: anyio.Event, *writes: bytes, pause: float = 0.0) -> Server:
     return handler
 
 
-async def run_over_picows(app: RealtimeApp, server: Server) -> None:
-    """Run ``app`` over picows until the server closes; what ``run_async`` raised is raised as is
-    (not wrapped in an exception group by the server's task group)."""
+async def run_over_picows(
+    app: RealtimeApp, server: Server, connect: Callable[[str], Awaitable[Any]] | None = None
+) -> None:
+    """Run ``app`` over picows (or ``connect``) until the server closes; what ``run_async`` raised
+    is raised as is (not wrapped in an exception group by the server's task group)."""
     raised: list[BaseException] = []
     async with serve_websocket(server) as port:
 
-        async def factory() -> PicowsTransport:
-            return await connect_picows(f"ws://127.0.0.1:{port}/v1/realtime")
+        async def factory() -> Any:
+            return await (connect or connect_picows)(f"ws://127.0.0.1:{port}/v1/realtime")
 
         try:
             await app.run_async(factory)
@@ -108,12 +112,12 @@ async def run_over_memory(app: RealtimeApp, frames: list[bytes]) -> None:
         await client.aclose()
 
 
-def spy_steps(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+def spy_steps(monkeypatch: pytest.MonkeyPatch, cls: type[Any] = PicowsTransport) -> list[bytes]:
     """Record every frame the transport hands to the dispatcher's eager step (a copy of it)."""
-    original = PicowsTransport.consume_inline
+    original = cls.consume_inline
     stepped: list[bytes] = []
 
-    def consume_inline(self: PicowsTransport, step: Callable[[bytes | memoryview], object] | None) -> None:
+    def consume_inline(self: Any, step: Callable[[bytes | memoryview], object] | None) -> None:
         if step is None:
             original(self, None)
             return
@@ -125,7 +129,7 @@ def spy_steps(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
         original(self, counted)
 
-    monkeypatch.setattr(PicowsTransport, "consume_inline", consume_inline)
+    monkeypatch.setattr(cls, "consume_inline", consume_inline)
     return stepped
 
 
@@ -301,8 +305,15 @@ def test_order_is_kept_when_eager_handlers_suspend(monkeypatch: pytest.MonkeyPat
 # --- 4. errors ----------------------------------------------------------------------------------
 
 
-def test_handler_errors_bad_frames_and_unknown_types_in_an_eager_burst(monkeypatch: pytest.MonkeyPatch) -> None:
-    stepped = spy_steps(monkeypatch)
+@pytest.mark.parametrize("over", ["picows", "websockets"])
+def test_handler_errors_bad_frames_and_unknown_types_in_an_eager_burst(
+    monkeypatch: pytest.MonkeyPatch, over: str
+) -> None:
+    """Also over connect_websocket, whose asyncio transport runs the same eager step."""
+    picows = over == "picows"
+    cls = PicowsTransport if picows else AsyncioWebSocketTransport
+    connect = connect_picows if picows else connect_websocket
+    stepped = spy_steps(monkeypatch, cls)
     unknown = b'{"type":"brand.new.event","x":1}'
     frames = [delta(n) for n in range(30)]
     frames.insert(20, unknown)
@@ -335,7 +346,7 @@ def test_handler_errors_bad_frames_and_unknown_types_in_an_eager_burst(monkeypat
 
     async def main() -> App:
         app = App()
-        await run_over_picows(app, burst(app.ready, wire(*frames)))
+        await run_over_picows(app, burst(app.ready, wire(*frames)), connect)
         return app
 
     app = run(main)
