@@ -712,3 +712,46 @@ def test_close_from_two_tasks_at_once_sends_one_close_frame() -> None:
     assert run(main) == ["first", "second"]
     closes = opcodes(seen, Opcode.CLOSE)
     assert len(closes) == 1
+
+
+# --- uvloop --------------------------------------------------------------------------------------
+
+
+def test_an_app_runs_over_connect_websocket_on_uvloop() -> None:
+    """uvloop's transports are not asyncio.Transport subclasses; the inline step works there too."""
+    seen: list[tuple[str, bool]] = []
+
+    class App(RealtimeApp):
+        reconnect = None
+
+        async def on_connect(self, connection: Connection) -> None:
+            self.loop_task = asyncio.current_task()
+
+        @on("response.output_text.delta")
+        async def text(self, event: events.ResponseOutputTextDelta) -> None:
+            seen.append((event.delta, asyncio.current_task() is self.loop_task))
+            if event.delta == "3":
+                await asyncio.sleep(0.001)  # suspends: the rest waits for it
+
+    async def server(transport: WebSocketTransport) -> None:
+        await anyio.sleep(0.05)
+        for n in range(10):
+            await transport.send(events.encode(events.ResponseOutputTextDelta.build(delta=str(n))))
+        await transport.close()
+
+    async def main() -> type[Any]:
+        async with serve_websocket(server) as port:
+            kinds: list[type[Any]] = []
+
+            async def factory() -> Any:
+                transport = await connect_websocket(f"ws://127.0.0.1:{port}/")
+                kinds.append(type(transport))
+                return transport
+
+            with anyio.fail_after(10):
+                await App().run_async(factory)
+        return kinds[0]
+
+    kind = anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
+    assert kind is AsyncioWebSocketTransport
+    assert seen == [(str(n), True) for n in range(10)]
