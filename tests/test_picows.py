@@ -482,10 +482,10 @@ def test_a_cancelled_receive_loses_nothing_and_a_second_concurrent_one_is_refuse
 
 
 def test_reading_pauses_at_the_high_water_mark_and_resumes_at_the_low_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    from realtime_dispatch.transports import _picows
+    from realtime_dispatch.transports import _inline
 
-    monkeypatch.setattr(_picows, "_READ_HIGH_WATER", 64 * 1024)
-    monkeypatch.setattr(_picows, "_READ_LOW_WATER", 16 * 1024)
+    monkeypatch.setattr(_inline, "READ_HIGH_WATER", 64 * 1024)
+    monkeypatch.setattr(_inline, "READ_LOW_WATER", 16 * 1024)
     payloads = [b'{"n":%d,"pad":"%s"}' % (n, b"x" * 1000) for n in range(2000)]  # ~2 MB
 
     async def flood(transport: WebSocketTransport) -> None:

@@ -33,7 +33,7 @@ from realtime_dispatch.transports import (
     TransportClosed,
     WebSocketOptions,
     WebSocketTransport,
-    _websocket_asyncio,
+    _inline,
     connect_websocket,
     memory_pair,
     serve_websocket,
@@ -455,8 +455,8 @@ def test_a_peer_that_keeps_sending_is_never_pinged() -> None:
 def test_reading_pauses_above_the_high_water_mark_and_resumes_below_the_low_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_websocket_asyncio, "_READ_HIGH_WATER", 64 * _KiB)
-    monkeypatch.setattr(_websocket_asyncio, "_READ_LOW_WATER", 16 * _KiB)
+    monkeypatch.setattr(_inline, "READ_HIGH_WATER", 64 * _KiB)
+    monkeypatch.setattr(_inline, "READ_LOW_WATER", 16 * _KiB)
     count = 64
     messages = [b'{"n":%06d,"pad":"' % n + b"x" * (32 * _KiB) + b'"}' for n in range(count)]  # ~2 MiB
     sent = anyio.Event()
@@ -495,8 +495,8 @@ def test_a_reader_paused_by_backpressure_is_not_failed_by_keepalive(monkeypatch:
     """The app is behind, not the peer: while reading is paused the pong cannot be read, so the
     silence is ours. The anyio transport never pings while nobody reads; this one must not fail
     the connection with 1011 and drop what is still in the socket."""
-    monkeypatch.setattr(_websocket_asyncio, "_READ_HIGH_WATER", 64 * _KiB)
-    monkeypatch.setattr(_websocket_asyncio, "_READ_LOW_WATER", 16 * _KiB)
+    monkeypatch.setattr(_inline, "READ_HIGH_WATER", 64 * _KiB)
+    monkeypatch.setattr(_inline, "READ_LOW_WATER", 16 * _KiB)
     count = 64
     messages = [b'{"n":%06d,"pad":"' % n + b"x" * (32 * _KiB) + b'"}' for n in range(count)]  # ~2 MiB
     seen: list[Frame] = []

@@ -18,8 +18,7 @@ import asyncio
 import logging
 import ssl
 import sys
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
@@ -33,14 +32,6 @@ if TYPE_CHECKING:
 __all__ = ("PicowsTransport", "connect_picows")
 
 logger = logging.getLogger("realtime_dispatch.transport")
-
-_MiB = 1024 * 1024
-# Stop reading from the socket while this many payload bytes wait for ``receive``; resume below the low mark.
-# The listener keeps a cheap running total (reset whenever it finds the queue empty, so it can only
-# overestimate); past the high mark it counts the queue exactly and pauses above half of it. While
-# reading is paused the total is exact and ``receive`` counts down to the low mark.
-_READ_HIGH_WATER = 16 * _MiB
-_READ_LOW_WATER = 4 * _MiB
 
 _MISSING_PICOWS = (
     "connect_picows needs the picows package: install it with pip install 'realtime-dispatch[fast]' "
@@ -71,31 +62,21 @@ def _require_asyncio() -> None:
         ) from None
 
 
-class PicowsTransport:
+class PicowsTransport(_inline.InboundQueue):
     """A ``Transport`` over one picows client connection. Build it with ``connect_picows``."""
 
     def __init__(self, options: WebSocketOptions) -> None:
+        self._init_inbound()
         self._options = options
         self._max_size = options.max_size if options.max_size is not None else sys.maxsize
-        # Frames, and in place of a frame whatever an inline consumer's step left to finish.
-        self._messages: deque[Any] = deque()
-        self._inline: Callable[[bytes | memoryview], object] | None = None
-        self._task: asyncio.Task[Any] | None = None  # the consumer's, that _inline runs as
         # The task entered from the first inline step of a read until picows' last frame of it:
         # entering a task costs a dict insert and delete, once per read rather than once per frame.
         self._entered: asyncio.Task[Any] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None  # the consumer task's, set with it
-        # _inline while a receive() waits on an empty queue and has not been woken (cancelled
-        # counts as waiting: a step run then is as if its frame had come just before the cancel).
-        self._armed: Callable[[bytes | memoryview], object] | None = None
-        self._buffered = 0  # payload bytes in _messages: an upper bound, exact while reading is paused
         self._fragments: list[bytes] = []
         self._fragments_size = 0
         self._ws: WSTransport | None = None
         self._closed: TransportClosed | None = None
         self._disconnected = False
-        self._reading_paused = False
-        self._waiter: asyncio.Future[None] | None = None  # a receive() waiting for a message
         self._writable: asyncio.Future[None] | None = None  # set while the socket's write buffer is full
         self._closing: asyncio.Future[None] | None = None
         self._reaper: asyncio.Task[None] | None = None
@@ -131,82 +112,28 @@ class PicowsTransport:
                 raise self._close_marker()
         ws.send(self._TEXT, data)
 
-    def consume_inline(self, step: Callable[[bytes | memoryview], object] | None) -> None:
-        """While ``receive`` waits on an empty queue, hand each complete TEXT message to
-        ``step`` in picows' callback instead of waking the waiting task (a pass through the
-        event loop per message). Called from the task that calls ``receive``; ``step`` runs
-        as that task (``asyncio.current_task()`` is that task while it runs, as in an eager
-        task's first step), so what it calls cannot tell the difference.
-
-        The message may be a ``memoryview`` valid only during the call. ``step`` returns None
-        when it has handled the message; anything else is queued in its place, for
-        ``receive`` to return as is. ``consume_inline(None)`` stops it.
-        """
-        if step is not None and not _inline.AVAILABLE:
-            return  # an asyncio without the hooks: frames go through the queue as before
-        self._inline = step
-        self._task = asyncio.current_task() if step is not None else None
-        if step is not None:
-            self._loop = asyncio.get_running_loop()
-        if self._waiter is not None and not self._waiter.done():
-            self._armed = step  # called while receive() waits (from a step, to stop): takes effect now
-
-    def _enter(self) -> bool:
-        """Become the consumer's task for the rest of this batch of frames; False if some
-        other task is running (never from picows' callbacks, but then the queue it is)."""
-        task, loop = self._task, self._loop
-        if task is None or loop is None or not _inline.enter(loop, task):
-            return False
-        self._entered = task
-        return True
+    def _enter_batch(self) -> bool:
+        """Become the consumer's task until picows' last frame of this read (``_leave``)."""
+        self._entered = self._enter()
+        return self._entered is not None
 
     def _leave(self) -> None:
         task, self._entered = self._entered, None
         if task is not None and self._loop is not None:
             _inline.leave(self._loop, task)
 
-    def receive_nowait(self) -> bytes | None:
-        """A buffered message, or None: lets the receive loop skip a coroutine per frame."""
-        messages = self._messages
-        if not messages:
-            return None
-        data: bytes = messages.popleft()
-        if self._reading_paused:
-            self._consumed(_size(data))
-        return data
+    def _ended(self) -> TransportClosed | None:
+        return self._close_marker() if self._disconnected else None
 
-    async def receive(self) -> bytes:
-        messages = self._messages
-        if messages:  # the common case: a message is buffered, return it without a pass through the loop
-            data: bytes = messages.popleft()
-            if self._reading_paused:
-                self._consumed(_size(data))
-            return data
-        return await self._receive_slow()
+    def _pause_reading(self) -> None:
+        if self._ws is not None:
+            with suppress(Exception):
+                self._ws.underlying_transport.pause_reading()
 
-    async def _receive_slow(self) -> bytes:
-        """Wait until the listener queues a message (or the connection ends), then return it."""
-        messages = self._messages
-        while not messages:
-            if self._closed is not None:
-                raise self._closed
-            if self._disconnected:
-                self._closed = self._close_marker()
-                raise self._closed
-            if self._waiter is not None:
-                raise RuntimeError("receive() is already running in another task")
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiter = waiter
-            self._armed = self._inline  # from now until woken, a frame may be handled inline
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-                self._armed = None
-        data: bytes = messages.popleft()
-        if self._reading_paused:
-            self._consumed(_size(data))
-        return data
+    def _resume_reading(self) -> None:
+        if self._ws is not None:
+            with suppress(Exception):
+                self._ws.underlying_transport.resume_reading()
 
     async def aclose(self) -> None:
         await self.close()
@@ -276,56 +203,15 @@ class PicowsTransport:
         # PING is answered by picows (enable_auto_pong); PONG is consumed by its auto-ping.
 
     def _deliver(self, data: bytes) -> None:
-        """Queue one complete message; the listener's fast path inlines the same steps."""
-        messages = self._messages
-        if messages:
-            messages.append(data)
-            self._buffered += len(data)
-        else:  # every byte counted so far was consumed; a waiting receive() waits on an empty queue only
-            step = self._armed
-            if step is not None and (self._entered is not None or self._enter()):
-                item = step(data)
-                if item is None:
-                    return
-                messages.append(item)
-                self._buffered = len(data)
-                self._wake()
-                return
-            messages.append(data)
-            self._buffered = len(data)
-            self._wake()
-        if self._buffered > _READ_HIGH_WATER:
-            self._high_water()
-
-    def _wake(self) -> None:
-        self._armed = None
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():  # done: cancelled, its task not yet resumed
-            waiter.set_result(None)
-
-    def _high_water(self) -> None:
-        """The running total passed the high mark: count exactly, pause reading if the backlog is real."""
-        if self._reading_paused:  # the total is exact while paused
+        """Queue one complete message, or run the inline step on it; the listener's fast path
+        inlines the same steps."""
+        step = self._armed  # set only while receive() waits on an empty queue
+        if step is not None and (self._entered is not None or self._enter_batch()):
+            item = step(data)
+            if item is not None:
+                self._queue(item, 0)
             return
-        self._buffered = buffered = sum(map(_size, self._messages))
-        # Above half the high mark (not the high mark itself) so that a backlog hovering just
-        # below it cannot make every frame recount the queue.
-        if buffered > _READ_HIGH_WATER // 2 and self._ws is not None and not self._disconnected:
-            self._reading_paused = True
-            with suppress(Exception):
-                self._ws.underlying_transport.pause_reading()
-
-    def _consumed(self, size: int) -> None:
-        """``receive`` took ``size`` bytes while reading is paused: resume at the low mark."""
-        self._buffered -= size
-        if self._buffered <= _READ_LOW_WATER:
-            self._resume_reading()
-
-    def _resume_reading(self) -> None:
-        self._reading_paused = False
-        if self._ws is not None and not self._disconnected:
-            with suppress(Exception):
-                self._ws.underlying_transport.resume_reading()
+        self._queue(data, len(data))
 
     def _fail(self, ws: WSTransport, code: int, reason: str) -> None:
         if not ws.is_close_frame_sent:
@@ -376,11 +262,6 @@ class PicowsTransport:
                 code = _code_value(first.code)
                 return TransportClosed(1005 if code == 0 else code, first.reason or "")
         return TransportClosed(1006, "connection lost")
-
-
-def _size(item: object) -> int:
-    """A queued message's payload size; what a consumer's step left in the queue counts 0."""
-    return len(item) if isinstance(item, bytes) else 0
 
 
 def _code_value(code: object) -> int:
@@ -452,7 +333,7 @@ async def connect_picows(
                         transport._fail(ws, 1009, f"message exceeds {max_size} bytes")
                         return
                     step = transport._armed  # set only while receive() waits on an empty queue
-                    if step is not None and (transport._entered is not None or transport._enter()):
+                    if step is not None and (transport._entered is not None or transport._enter_batch()):
                         # Run the consumer's step here, on the frame's own buffer, rather than copy
                         # the frame and wake the consumer (a pass through the event loop).
                         item = step(view)
@@ -468,7 +349,7 @@ async def connect_picows(
                         messages.append(bytes(view))
                         transport._buffered = size
                         transport._wake()
-                    if transport._buffered > _READ_HIGH_WATER:
+                    if transport._buffered > _inline.READ_HIGH_WATER:
                         transport._high_water()
                 else:
                     on_frame(ws, frame)

@@ -14,8 +14,7 @@ import asyncio
 import logging
 import os
 import ssl
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import suppress
 from typing import Any, cast
 
@@ -32,35 +31,23 @@ __all__ = ("AsyncioWebSocketTransport", "connect_websocket_asyncio")
 
 logger = logging.getLogger("realtime_dispatch.transport")
 
-_MiB = 1024 * 1024
-# Stop reading from the socket while this many payload bytes wait for ``receive``; resume below the low mark.
-_READ_HIGH_WATER = 16 * _MiB
-_READ_LOW_WATER = 4 * _MiB
 
-
-class AsyncioWebSocketTransport(asyncio.Protocol):
+class AsyncioWebSocketTransport(_inline.InboundQueue, asyncio.Protocol):
     """A ``Transport`` over one client WebSocket connection on asyncio. Build it with
     ``connect_websocket`` (which picks it under asyncio)."""
 
     def __init__(self, protocol: ClientProtocol, options: WebSocketOptions, loop: asyncio.AbstractEventLoop) -> None:
+        self._init_inbound()
         self._protocol = protocol
         self._options = options
-        self._loop = loop
+        self._loop: asyncio.AbstractEventLoop = loop
         self._transport: asyncio.Transport | None = None
-        # Frames, and in place of a frame whatever an inline consumer's step left to finish.
-        self._messages: deque[Any] = deque()
-        self._buffered = 0  # payload bytes in _messages
-        self._reading_paused = False
         self._fragments: list[bytes] = []
-        self._waiter: asyncio.Future[None] | None = None  # a receive() waiting for a message
         self._writable: asyncio.Future[None] | None = None  # set while the socket's write buffer is full
         self._lost: asyncio.Future[None] = loop.create_future()  # the TCP connection is gone
         self._handshake: asyncio.Future[Response] | None = loop.create_future()
         self._closed: TransportClosed | None = None
         self._closing: asyncio.Future[None] | None = None
-        self._inline: Callable[[bytes], object] | None = None
-        self._armed: Callable[[bytes], object] | None = None  # _inline while a receive() waits, not yet woken
-        self._task: asyncio.Task[Any] | None = None  # the consumer's, that _inline runs as
         self._last_data = loop.time()
         self._pong_waiting: bytes | None = None
         self._keepalive: asyncio.TimerHandle | None = None
@@ -86,50 +73,6 @@ class AsyncioWebSocketTransport(asyncio.Protocol):
                 raise self._close_marker()
         self._protocol.send_text(data)
         self._write_out()
-
-    def receive_nowait(self) -> bytes | None:
-        """A buffered message, or None: lets the receive loop skip a coroutine per frame."""
-        messages = self._messages
-        if not messages:
-            return None
-        data: bytes = messages.popleft()
-        if self._reading_paused:
-            self._consumed(data)
-        return data
-
-    async def receive(self) -> bytes:
-        messages = self._messages
-        while not messages:
-            if self._closed is not None:
-                raise self._closed
-            if self._lost.done():
-                self._closed = self._close_marker()
-                raise self._closed
-            if self._waiter is not None:
-                raise RuntimeError("receive() is already running in another task")
-            waiter = self._loop.create_future()
-            self._waiter = waiter
-            self._armed = self._inline  # from now until woken, a message may be handled inline
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-                self._armed = None
-        data: bytes = messages.popleft()
-        if self._reading_paused:
-            self._consumed(data)
-        return data
-
-    def consume_inline(self, step: Callable[[bytes], object] | None) -> None:
-        """While ``receive`` waits on an empty queue, hand each complete message to ``step``
-        in the data callback instead of waking the waiting task; ``step`` runs as that task
-        (see ``PicowsTransport.consume_inline``, the same contract). ``None`` stops it."""
-        if step is not None and not _inline.AVAILABLE:
-            return
-        self._inline = step
-        self._task = asyncio.current_task() if step is not None else None
-        if self._waiter is not None and not self._waiter.done():
-            self._armed = step
 
     async def aclose(self) -> None:
         await self.close()
@@ -240,34 +183,17 @@ class AsyncioWebSocketTransport(asyncio.Protocol):
             if entered is not None:
                 _inline.leave(self._loop, entered)
 
-    def _enter(self) -> asyncio.Task[Any] | None:
-        """Become the consumer's task for the rest of this read; None if another task runs."""
-        task = self._task
-        return task if task is not None and _inline.enter(self._loop, task) else None
+    def _ended(self) -> TransportClosed | None:
+        return self._close_marker() if self._lost.done() else None
 
-    def _queue(self, item: Any, size: int) -> None:
-        messages = self._messages
-        was_empty = not messages
-        messages.append(item)
-        self._buffered = size if was_empty else self._buffered + size
-        if was_empty:
-            self._armed = None
-            waiter = self._waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-        if self._buffered > _READ_HIGH_WATER and not self._reading_paused and self._transport is not None:
-            self._buffered = sum(len(m) for m in messages if isinstance(m, bytes))
-            if self._buffered > _READ_HIGH_WATER // 2:
-                self._reading_paused = True
-                self._transport.pause_reading()
+    def _pause_reading(self) -> None:
+        if self._transport is not None:
+            self._transport.pause_reading()
 
-    def _consumed(self, item: object) -> None:
-        self._buffered -= len(item) if isinstance(item, bytes) else 0
-        if self._buffered <= _READ_LOW_WATER:
-            self._reading_paused = False
-            if self._transport is not None and not self._lost.done():
-                with suppress(Exception):
-                    self._transport.resume_reading()
+    def _resume_reading(self) -> None:
+        if self._transport is not None:
+            with suppress(Exception):
+                self._transport.resume_reading()
 
     def _write_out(self) -> None:
         transport = self._transport
