@@ -6,23 +6,23 @@ are parsed in ``data_received`` and, while the receive loop waits, handed to the
 step right there (``consume_inline``, as on picows); keepalive is a timer; reading pauses above a
 high-water mark; sends wait on ``pause_writing``; closing aborts a peer that does not hang up.
 
-Every test is asyncio only: plain tests, each one ``anyio.run`` on asyncio (see test_picows_eager.py).
+The inline step itself (order, errors, context variables, the task it runs as) is tested over both
+asyncio transports in test_inline_steps.py. Every test here is asyncio only: plain tests, each one
+``anyio.run`` on asyncio (``eager_kit.run``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from types import FrameType
 from typing import Any
 
 import anyio
 import anyio.abc
 import pytest
+from eager_kit import run
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
@@ -35,133 +35,18 @@ from realtime_dispatch.transports import (
     WebSocketTransport,
     _inline,
     connect_websocket,
-    memory_pair,
     serve_websocket,
 )
 
-Server = Callable[[WebSocketTransport], Awaitable[None]]
 RawHandler = Callable[[anyio.abc.SocketStream, ServerProtocol, Request], Awaitable[None]]
 
 _KiB = 1024
-
-
-def run(test: Callable[[], Awaitable[Any]], backend: str = "asyncio") -> Any:
-    async def bounded() -> Any:
-        with anyio.fail_after(20):
-            return await test()
-
-    return anyio.run(bounded, backend=backend)
 
 
 async def connect(port: int, options: WebSocketOptions | None = None) -> AsyncioWebSocketTransport:
     client = await connect_websocket(f"ws://127.0.0.1:{port}/v1/realtime", options=options)
     assert isinstance(client, AsyncioWebSocketTransport)
     return client
-
-
-# --- building and sending frames ---------------------------------------------------------------
-
-
-def delta(n: int | str) -> bytes:
-    return events.encode(events.ResponseOutputTextDelta.build(delta=str(n)))
-
-
-def wire(*payloads: bytes | Frame) -> bytes:
-    """TEXT frames (or the frames given) as the server puts them on the wire, in one write."""
-    frames = [p if isinstance(p, Frame) else Frame(Opcode.TEXT, p) for p in payloads]
-    return b"".join(frame.serialize(mask=False, extensions=[]) for frame in frames)
-
-
-def burst(ready: anyio.Event, *writes: bytes, pause: float = 0.0) -> Server:
-    """Once the app is in its receive loop (``ready``), write each chunk as is, then close."""
-
-    async def handler(transport: WebSocketTransport) -> None:
-        await ready.wait()
-        await anyio.sleep(0.02)  # the receive loop is waiting on an empty queue by now
-        for chunk in writes:
-            await transport._stream.send(chunk)
-            if pause:
-                await anyio.sleep(pause)
-        await transport.close(1000)
-
-    return handler
-
-
-async def run_over_websocket(app: RealtimeApp, server: Server) -> None:
-    """Run ``app`` over ``connect_websocket`` until the server closes; re-raise what ``run_async`` raised."""
-    raised: list[BaseException] = []
-    used: list[object] = []
-    async with serve_websocket(server) as port:
-
-        async def factory() -> AsyncioWebSocketTransport:
-            client = await connect(port)
-            used.append(client)
-            return client
-
-        try:
-            await app.run_async(factory)
-        except BaseException as exc:  # re-raised below, outside the server's task group
-            raised.append(exc)
-    if raised:
-        raise raised[0]
-    assert used
-    assert all(isinstance(t, AsyncioWebSocketTransport) for t in used)
-
-
-async def run_over_memory(app: RealtimeApp, frames: list[bytes]) -> None:
-    client, server = memory_pair()
-    for frame in frames:
-        await server.send_raw(frame)
-    await server.close()
-    try:
-        await app.run_async(client)
-    finally:
-        await client.aclose()
-
-
-def spy_steps(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Record every message the transport hands to the dispatcher's eager step."""
-    original = AsyncioWebSocketTransport.consume_inline
-    stepped: list[bytes] = []
-
-    def consume_inline(self: AsyncioWebSocketTransport, step: Callable[[bytes], object] | None) -> None:
-        if step is None:
-            original(self, None)
-            return
-        inner = step
-
-        def counted(message: bytes) -> object:
-            stepped.append(bytes(message))
-            return inner(message)
-
-        original(self, counted)
-
-    monkeypatch.setattr(AsyncioWebSocketTransport, "consume_inline", consume_inline)
-    return stepped
-
-
-def in_data_callback() -> bool:
-    """Whether the caller runs (somewhere below) the transport's ``data_received``."""
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "data_received" and "_websocket_asyncio" in frame.f_code.co_filename:
-            return True
-        frame = frame.f_back
-    return False
-
-
-class EagerApp(RealtimeApp):
-    """Records the task that runs on_connect (and then the receive loop); ``ready`` once connected."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ready = anyio.Event()
-        self.loop_task: asyncio.Task[Any] | None = None
-        self.log: list[Any] = []
-
-    async def on_connect(self, connection: Connection) -> None:
-        self.loop_task = asyncio.current_task()
-        self.ready.set()
 
 
 # --- a hand-driven server: websockets' ServerProtocol over a raw socket stream --------------------
@@ -244,123 +129,6 @@ def test_connect_websocket_returns_the_transport_of_the_running_backend(backend:
             return type(client), status, echoed, client.closed.code if client.closed else None
 
     assert run(main, backend) == (kind, 101, b'{"type":"session.update"}', 1000)
-
-
-# --- 2. the eager path over connect_websocket ------------------------------------------------------
-
-
-def test_a_burst_is_handled_in_the_data_callback_as_the_receive_loop_task(monkeypatch: pytest.MonkeyPatch) -> None:
-    stepped = spy_steps(monkeypatch)
-    frames = [delta(n) for n in range(50)]
-
-    class App(EagerApp):
-        @on("response.output_text.delta")
-        def text(self, event: events.ResponseOutputTextDelta) -> None:
-            self.log.append((event.delta, asyncio.current_task(), in_data_callback()))
-
-    async def main() -> tuple[App, list[asyncio.Task[Any] | None]]:
-        app = App()
-        await run_over_websocket(app, burst(app.ready, wire(*frames)))
-        after: list[asyncio.Task[Any] | None] = []
-        loop = asyncio.get_running_loop()
-        loop.call_soon(lambda: after.append(asyncio.current_task(loop)))
-        await asyncio.sleep(0.01)
-        return app, after
-
-    app, after = run(main)
-    assert [d for d, _, _ in app.log] == [str(n) for n in range(50)]
-    # nearly all of the one write went through the step, in order, none twice
-    assert len(stepped) >= 45
-    assert stepped == frames[: len(stepped)]
-    assert sum(eager for _, _, eager in app.log) >= 45
-    assert app.loop_task is not None
-    assert all(task is app.loop_task for _, task, _ in app.log)
-    assert after == [None]  # the task was left after the read
-
-
-# --- 3. order across suspensions ----------------------------------------------------------------
-
-
-def test_order_is_kept_when_eager_handlers_suspend(monkeypatch: pytest.MonkeyPatch) -> None:
-    stepped = spy_steps(monkeypatch)
-
-    class App(EagerApp):
-        def __init__(self) -> None:
-            super().__init__()
-            self.inside = False
-            self.overlaps = 0
-
-        @on("response.output_text.delta")
-        async def text(self, event: events.ResponseOutputTextDelta) -> None:
-            if self.inside:
-                self.overlaps += 1
-            self.inside = True
-            try:
-                if int(event.delta) % 10 == 0:
-                    await anyio.sleep(0.005)
-                self.log.append((event.delta, asyncio.current_task() is self.loop_task))
-            finally:
-                self.inside = False
-
-    async def main() -> App:
-        app = App()
-        await run_over_websocket(app, burst(app.ready, wire(*(delta(n) for n in range(50)))))
-        return app
-
-    app = run(main)
-    assert [d for d, _ in app.log] == [str(n) for n in range(50)]
-    assert all(same for _, same in app.log)
-    assert app.overlaps == 0
-    assert stepped  # the first frame found the loop waiting and suspended in the step
-
-
-# --- 4. context variables -------------------------------------------------------------------------
-
-HANDLER: contextvars.ContextVar[str] = contextvars.ContextVar("HANDLER", default="unset")
-
-
-class ContextApp(EagerApp):
-    """A handler that sets a context variable, awaits, then reads and resets it; the next event
-    reads what the previous one left."""
-
-    @on("response.output_text.delta")
-    async def text(self, event: events.ResponseOutputTextDelta) -> None:
-        self.log.append(("before", event.delta, HANDLER.get(), in_data_callback()))
-        token = HANDLER.set("set by " + event.delta)
-        await anyio.sleep(0.005)
-        self.log.append(("after await", event.delta, HANDLER.get()))
-        try:
-            HANDLER.reset(token)
-        except ValueError as exc:  # "<Token> was created in a different Context"
-            self.log.append(("reset failed", event.delta, str(exc)))
-        HANDLER.set("left by " + event.delta)
-
-
-def test_a_context_variable_set_in_a_handler_survives_its_await_as_over_memory() -> None:
-    frames = [delta(n) for n in range(3)]
-
-    async def over_memory() -> list[Any]:
-        app = ContextApp()
-        await run_over_memory(app, frames)
-        return [entry[:3] for entry in app.log]
-
-    async def over_websocket() -> list[Any]:
-        app = ContextApp()
-        # one frame per write, far apart: each one is found by the waiting loop and handled eagerly
-        await run_over_websocket(app, burst(app.ready, *(wire(f) for f in frames), pause=0.05))
-        assert [entry[3] for entry in app.log if entry[0] == "before"] == [True] * 3
-        return [entry[:3] for entry in app.log]
-
-    expected = [
-        ("before", "0", "unset"),
-        ("after await", "0", "set by 0"),
-        ("before", "1", "left by 0"),
-        ("after await", "1", "set by 1"),
-        ("before", "2", "left by 1"),
-        ("after await", "2", "set by 2"),
-    ]
-    assert run(over_memory) == expected
-    assert run(over_websocket) == expected
 
 
 # --- 5. frames in the same read as the handshake response -------------------------------------------

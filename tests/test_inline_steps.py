@@ -1,13 +1,14 @@
-"""Eager dispatch over picows: handlers run in picows' frame callback, as the receive loop's task.
+"""Inline (eager) steps: handlers run in the transport's data callback, as the receive loop's task.
 
-While the receive loop waits on an empty queue, ``PicowsTransport.consume_inline`` lets the
-dispatcher's step run each frame right in ``on_ws_frame`` (no event-loop pass per event).
-These tests check, over real sockets on 127.0.0.1, that this path is taken and that handlers
-cannot tell it from the receive loop running them: same task, anyio works, order and errors
-are kept, suspending handlers finish in order, the task is left after every read, context
-variables are the task's, and stopping never hangs.
+While the receive loop waits on an empty queue, ``consume_inline`` lets the dispatcher's step run
+each frame right in picows' ``on_ws_frame`` or in ``AsyncioWebSocketTransport.data_received`` (no
+event-loop pass per event). These tests check, over real sockets on 127.0.0.1, that this path is
+taken and that handlers cannot tell it from the receive loop running them: same task, anyio works,
+order and errors are kept, suspending handlers finish in order, the task is left after every read,
+context variables are the task's, and stopping never hangs. Most run over picows; those that
+``OVER`` parametrizes run over both transports.
 
-picows is asyncio only: plain tests, each one ``anyio.run`` on asyncio (see test_picows.py).
+Both transports are asyncio only: plain tests, each one ``anyio.run`` on asyncio (``eager_kit.run``).
 """
 
 from __future__ import annotations
@@ -16,180 +17,77 @@ import asyncio
 import contextvars
 import itertools
 import logging
-import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from contextlib import suppress
-from types import FrameType
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pytest
+from eager_kit import (
+    OVER,
+    ContextApp,
+    EagerApp,
+    Server,
+    asyncio_task_errors,
+    burst,
+    delta,
+    done,
+    in_callback,
+    run,
+    run_over,
+    run_over_memory,
+    spy_steps,
+    wire,
+)
 from websockets.frames import Frame, Opcode
 
-from realtime_dispatch import Connection, DecodeError, RealtimeApp, UnknownEvent, events, on, on_error
+from realtime_dispatch import Connection, DecodeError, UnknownEvent, events, on, on_error
 from realtime_dispatch.transports import (
-    AsyncioWebSocketTransport,
     PicowsTransport,
     TransportClosed,
     WebSocketTransport,
     connect_picows,
-    connect_websocket,
-    memory_pair,
     serve_websocket,
 )
-
-Server = Callable[[WebSocketTransport], Awaitable[None]]
-
-
-def run(test: Callable[[], Awaitable[Any]]) -> Any:
-    async def bounded() -> Any:
-        with anyio.fail_after(20):
-            return await test()
-
-    return anyio.run(bounded, backend="asyncio")
-
-
-# --- building and sending frames ---------------------------------------------------------------
-
-
-def delta(n: int | str) -> bytes:
-    return events.encode(events.ResponseOutputTextDelta.build(delta=str(n)))
-
-
-def done(response_id: str = "resp_1") -> bytes:
-    return events.encode(events.ResponseDone.build(response=events.Response(id=response_id)))
-
-
-def wire(*payloads: bytes | Frame) -> bytes:
-    """TEXT frames (or the frames given) as the server puts them on the wire, in one write."""
-    frames = [p if isinstance(p, Frame) else Frame(Opcode.TEXT, p) for p in payloads]
-    return b"".join(frame.serialize(mask=False, extensions=[]) for frame in frames)
-
-
-def burst(ready: anyio.Event, *writes: bytes, pause: float = 0.0) -> Server:
-    """Once the app is in its receive loop (``ready``), write each chunk as is, then close."""
-
-    async def handler(transport: WebSocketTransport) -> None:
-        await ready.wait()
-        await anyio.sleep(0.02)  # the receive loop is waiting on an empty queue by now
-        for chunk in writes:
-            await transport._stream.send(chunk)
-            if pause:
-                await anyio.sleep(pause)
-        await transport.close(1000)
-
-    return handler
-
-
-async def run_over_picows(
-    app: RealtimeApp, server: Server, connect: Callable[[str], Awaitable[Any]] | None = None
-) -> None:
-    """Run ``app`` over picows (or ``connect``) until the server closes; what ``run_async`` raised
-    is raised as is (not wrapped in an exception group by the server's task group)."""
-    raised: list[BaseException] = []
-    async with serve_websocket(server) as port:
-
-        async def factory() -> Any:
-            return await (connect or connect_picows)(f"ws://127.0.0.1:{port}/v1/realtime")
-
-        try:
-            await app.run_async(factory)
-        except BaseException as exc:  # re-raised below, outside the server's task group
-            raised.append(exc)
-    if raised:
-        raise raised[0]
-
-
-async def run_over_memory(app: RealtimeApp, frames: list[bytes]) -> None:
-    client, server = memory_pair()
-    for frame in frames:
-        await server.send_raw(frame)
-    await server.close()
-    try:
-        await app.run_async(client)
-    finally:
-        await client.aclose()
-
-
-def spy_steps(monkeypatch: pytest.MonkeyPatch, cls: type[Any] = PicowsTransport) -> list[bytes]:
-    """Record every frame the transport hands to the dispatcher's eager step (a copy of it)."""
-    original = cls.consume_inline
-    stepped: list[bytes] = []
-
-    def consume_inline(self: Any, step: Callable[[bytes | memoryview], object] | None) -> None:
-        if step is None:
-            original(self, None)
-            return
-        inner = step
-
-        def counted(frame: bytes | memoryview) -> object:
-            stepped.append(bytes(frame))
-            return inner(frame)
-
-        original(self, counted)
-
-    monkeypatch.setattr(cls, "consume_inline", consume_inline)
-    return stepped
-
-
-def in_picows_callback() -> bool:
-    """Whether the caller runs (somewhere below) picows' frame callback, not a task's own step."""
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "on_ws_frame":
-            return True
-        frame = frame.f_back
-    return False
-
-
-class EagerApp(RealtimeApp):
-    """Records the task that runs on_connect (and then the receive loop); ``ready`` once connected."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ready = anyio.Event()
-        self.loop_task: asyncio.Task[Any] | None = None
-        self.log: list[Any] = []
-
-    async def on_connect(self, connection: Connection) -> None:
-        self.loop_task = asyncio.current_task()
-        self.ready.set()
-
-
-def asyncio_task_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
-    bad = ("Cannot enter into task", "Cannot leave task", "Task was destroyed", "another task")
-    return [r.getMessage() for r in caplog.records if any(b in r.getMessage() for b in bad)] + [
-        str(r.exc_info[1]) for r in caplog.records if r.exc_info and any(b in str(r.exc_info[1]) for b in bad)
-    ]
-
 
 # --- 1. the eager path is taken, as the receive loop's task ---------------------------------------
 
 
-def test_a_burst_is_handled_in_picows_callback_as_the_receive_loop_task(monkeypatch: pytest.MonkeyPatch) -> None:
-    stepped = spy_steps(monkeypatch)
+@pytest.mark.parametrize("over", list(OVER))
+def test_a_burst_is_handled_in_the_data_callback_as_the_receive_loop_task(
+    monkeypatch: pytest.MonkeyPatch, over: str
+) -> None:
+    stepped = spy_steps(monkeypatch, over)
     frames = [delta(n) for n in range(50)]
 
     class App(EagerApp):
         @on("response.output_text.delta")
         def text(self, event: events.ResponseOutputTextDelta) -> None:
-            self.log.append((event.delta, asyncio.current_task(), in_picows_callback()))
+            self.log.append((event.delta, asyncio.current_task(), in_callback(over)))
 
-    async def main() -> App:
+    async def main() -> tuple[App, list[asyncio.Task[Any] | None]]:
         app = App()
-        await run_over_picows(app, burst(app.ready, wire(*frames)))
-        return app
+        await run_over(app, burst(app.ready, wire(*frames)), over)
+        after: list[asyncio.Task[Any] | None] = []
+        loop = asyncio.get_running_loop()
+        loop.call_soon(lambda: after.append(asyncio.current_task(loop)))
+        await asyncio.sleep(0.01)
+        return app, after
 
-    app = run(main)
+    app, after = run(main)
     assert [d for d, _, _ in app.log] == [str(n) for n in range(50)]
     # nearly every frame of the one write went through the step, none of them twice
     assert len(stepped) >= 45
     assert stepped == frames[len(frames) - len(stepped) :] or stepped == frames[: len(stepped)]
+    if over == "websockets":
+        assert stepped == frames[: len(stepped)]
     assert sum(eager for _, _, eager in app.log) >= 45
     # every handler call saw the task that ran on_connect and runs the receive loop
     assert app.loop_task is not None
     assert all(task is app.loop_task for _, task, _ in app.log)
+    if over == "websockets":
+        assert after == [None]  # the task was left after the read
 
 
 # --- 2. anyio inside eager handlers -----------------------------------------------------------
@@ -206,7 +104,7 @@ def test_anyio_works_inside_eager_handlers() -> None:
         def sync(self, event: events.ResponseOutputTextDelta) -> None:
             if event.delta != "0":
                 return
-            self.facts["sync eager"] = in_picows_callback()
+            self.facts["sync eager"] = in_callback()
             self.facts["time"] = anyio.current_time()
             started = self.started = anyio.Event()
 
@@ -220,7 +118,7 @@ def test_anyio_works_inside_eager_handlers() -> None:
         @on("response.output_text.delta")
         async def scoped(self, event: events.ResponseOutputTextDelta) -> None:
             if event.delta == "1":  # a cancel scope entered eagerly, its deadline hit after the suspension
-                self.facts["scoped eager"] = in_picows_callback()
+                self.facts["scoped eager"] = in_callback()
                 with anyio.move_on_after(0.01) as scope:
                     await anyio.sleep(5)
                 self.facts["deadline"] = scope.cancelled_caught
@@ -234,7 +132,7 @@ def test_anyio_works_inside_eager_handlers() -> None:
 
         @on("response.done")
         async def finish(self, connection: Connection) -> None:
-            self.facts["done eager"] = in_picows_callback()
+            self.facts["done eager"] = in_callback()
             try:
                 await connection.wait_for("response.created", timeout=0.1)
             except RuntimeError as exc:  # as from any inline handler: it would block the loop
@@ -247,7 +145,7 @@ def test_anyio_works_inside_eager_handlers() -> None:
     async def main() -> App:
         app = App()
         before = anyio.current_time()
-        await run_over_picows(app, burst(app.ready, wire(delta(0), delta(1), delta(2), delta(3), done())))
+        await run_over(app, burst(app.ready, wire(delta(0), delta(1), delta(2), delta(3), done())))
         app.facts["time ok"] = before <= app.facts.pop("time") <= anyio.current_time()
         return app
 
@@ -269,8 +167,9 @@ def test_anyio_works_inside_eager_handlers() -> None:
 # --- 3. order across suspensions --------------------------------------------------------------
 
 
-def test_order_is_kept_when_eager_handlers_suspend(monkeypatch: pytest.MonkeyPatch) -> None:
-    stepped = spy_steps(monkeypatch)
+@pytest.mark.parametrize("over", list(OVER))
+def test_order_is_kept_when_eager_handlers_suspend(monkeypatch: pytest.MonkeyPatch, over: str) -> None:
+    stepped = spy_steps(monkeypatch, over)
 
     class App(EagerApp):
         def __init__(self) -> None:
@@ -292,7 +191,7 @@ def test_order_is_kept_when_eager_handlers_suspend(monkeypatch: pytest.MonkeyPat
 
     async def main() -> App:
         app = App()
-        await run_over_picows(app, burst(app.ready, wire(*(delta(n) for n in range(50)))))
+        await run_over(app, burst(app.ready, wire(*(delta(n) for n in range(50)))), over)
         return app
 
     app = run(main)
@@ -305,15 +204,12 @@ def test_order_is_kept_when_eager_handlers_suspend(monkeypatch: pytest.MonkeyPat
 # --- 4. errors ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("over", ["picows", "websockets"])
+@pytest.mark.parametrize("over", list(OVER))
 def test_handler_errors_bad_frames_and_unknown_types_in_an_eager_burst(
     monkeypatch: pytest.MonkeyPatch, over: str
 ) -> None:
     """Also over connect_websocket, whose asyncio transport runs the same eager step."""
-    picows = over == "picows"
-    cls = PicowsTransport if picows else AsyncioWebSocketTransport
-    connect = connect_picows if picows else connect_websocket
-    stepped = spy_steps(monkeypatch, cls)
+    stepped = spy_steps(monkeypatch, over)
     unknown = b'{"type":"brand.new.event","x":1}'
     frames = [delta(n) for n in range(30)]
     frames.insert(20, unknown)
@@ -346,7 +242,7 @@ def test_handler_errors_bad_frames_and_unknown_types_in_an_eager_burst(
 
     async def main() -> App:
         app = App()
-        await run_over_picows(app, burst(app.ready, wire(*frames)), connect)
+        await run_over(app, burst(app.ready, wire(*frames)), over)
         return app
 
     app = run(main)
@@ -399,7 +295,7 @@ def test_other_tasks_run_during_a_long_eager_burst_and_no_task_stays_entered(
         with caplog.at_level(logging.WARNING, logger="asyncio"):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(ticker)
-                await run_over_picows(app, burst(app.ready, *writes, pause=0.01))
+                await run_over(app, burst(app.ready, *writes, pause=0.01))
                 tg.cancel_scope.cancel()
         after: list[asyncio.Task[Any] | None] = []
         loop = asyncio.get_running_loop()
@@ -436,7 +332,7 @@ def test_frames_split_across_reads_at_odd_offsets_are_all_handled_in_order(
     async def main() -> App:
         app = App()
         with caplog.at_level(logging.WARNING, logger="asyncio"):
-            await run_over_picows(app, burst(app.ready, *writes, pause=0.01))
+            await run_over(app, burst(app.ready, *writes, pause=0.01))
         return app
 
     app = run(main)
@@ -468,11 +364,11 @@ def test_a_fragmented_message_goes_through_the_eager_step_in_order(monkeypatch: 
     class App(EagerApp):
         @on("response.output_text.delta")
         def text(self, event: events.ResponseOutputTextDelta) -> None:
-            self.log.append((event.delta, in_picows_callback(), asyncio.current_task() is self.loop_task))
+            self.log.append((event.delta, in_callback(), asyncio.current_task() is self.loop_task))
 
     async def main() -> App:
         app = App()
-        await run_over_picows(app, burst(app.ready, alone, mixed, pause=0.02))
+        await run_over(app, burst(app.ready, alone, mixed, pause=0.02))
         return app
 
     app = run(main)
@@ -485,7 +381,6 @@ def test_a_fragmented_message_goes_through_the_eager_step_in_order(monkeypatch: 
 
 OUTER: contextvars.ContextVar[str] = contextvars.ContextVar("OUTER", default="unset")
 CONNECTED: contextvars.ContextVar[str] = contextvars.ContextVar("CONNECTED", default="unset")
-HANDLER: contextvars.ContextVar[str] = contextvars.ContextVar("HANDLER", default="unset")
 
 
 def test_context_variables_of_the_app_and_on_connect_are_seen_by_eager_handlers() -> None:
@@ -496,48 +391,33 @@ def test_context_variables_of_the_app_and_on_connect_are_seen_by_eager_handlers(
 
         @on("response.output_text.delta")
         def text(self, event: events.ResponseOutputTextDelta) -> None:
-            self.log.append((OUTER.get(), CONNECTED.get(), in_picows_callback()))
+            self.log.append((OUTER.get(), CONNECTED.get(), in_callback()))
 
     async def main() -> App:
         OUTER.set("before run_async")
         app = App()
-        await run_over_picows(app, burst(app.ready, wire(*(delta(n) for n in range(5)))))
+        await run_over(app, burst(app.ready, wire(*(delta(n) for n in range(5)))))
         return app
 
     app = run(main)
     assert app.log == [("before run_async", "in on_connect", True)] * 5
 
 
-class ContextApp(EagerApp):
-    """A handler that sets a context variable, awaits, then reads and resets it (as a tracing span
-    or a logging context does); the next event reads what the previous one left."""
-
-    @on("response.output_text.delta")
-    async def text(self, event: events.ResponseOutputTextDelta) -> None:
-        self.log.append(("before", event.delta, HANDLER.get()))
-        token = HANDLER.set("set by " + event.delta)
-        await anyio.sleep(0.005)
-        self.log.append(("after await", event.delta, HANDLER.get()))
-        try:
-            HANDLER.reset(token)
-        except ValueError as exc:  # "<Token> was created in a different Context"
-            self.log.append(("reset failed", event.delta, str(exc)))
-        HANDLER.set("left by " + event.delta)
-
-
-def test_a_context_variable_set_in_a_handler_survives_its_await_as_without_eager_dispatch() -> None:
+@pytest.mark.parametrize("over", list(OVER))
+def test_a_context_variable_set_in_a_handler_survives_its_await_as_without_eager_dispatch(over: str) -> None:
     frames = [delta(n) for n in range(3)]
 
     async def over_memory() -> list[Any]:
         app = ContextApp()
         await run_over_memory(app, frames)
-        return app.log
+        return [entry[:3] for entry in app.log]
 
-    async def over_picows() -> list[Any]:
+    async def over_socket() -> list[Any]:
         app = ContextApp()
         # one frame per write, far apart: each one is found by the waiting loop and handled eagerly
-        await run_over_picows(app, burst(app.ready, *(wire(f) for f in frames), pause=0.05))
-        return app.log
+        await run_over(app, burst(app.ready, *(wire(f) for f in frames), pause=0.05), over)
+        assert [entry[3] for entry in app.log if entry[0] == "before"] == [True] * 3
+        return [entry[:3] for entry in app.log]
 
     expected = [
         ("before", "0", "unset"),
@@ -548,7 +428,7 @@ def test_a_context_variable_set_in_a_handler_survives_its_await_as_without_eager
         ("after await", "2", "set by 2"),
     ]
     assert run(over_memory) == expected  # the receive loop's task runs every handler in its context
-    assert run(over_picows) == expected
+    assert run(over_socket) == expected
 
 
 # --- 8. a BaseException ends the run as without eager dispatch -------------------------------------
@@ -582,7 +462,7 @@ def test_a_base_exception_from_an_eager_handler_ends_the_run_as_over_memory() ->
 
     async def over_picows() -> tuple[BaseException | None, list[Any]]:
         app = BoomApp()
-        return await outcome(run_over_picows(app, burst(app.ready, wire(*frames)))), app.log
+        return await outcome(run_over(app, burst(app.ready, wire(*frames)))), app.log
 
     memory_exc, memory_log = run(over_memory)
     picows_exc, picows_log = run(over_picows)
