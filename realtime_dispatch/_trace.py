@@ -8,12 +8,12 @@ when a connection opens; then every event received and sent is logged as one lin
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 import msgspec
 
+from ._redact import redact
 from .events import ClientEvent, ServerEvent, UnknownEvent
 from .transports import Transport
 
@@ -25,17 +25,14 @@ FrameTap = Callable[[Literal["in", "out"], bytes], None]
 """``tap(direction, frame)``: called with every raw frame, ``"in"`` before it is decoded."""
 
 _AUDIO_FIELDS = frozenset({"audio", "delta"})  # base64 audio in audio events
-_SECRET_FIELDS = frozenset(
-    {"client_secret", "authorization", "api_key", "api-key", "x-api-key", "openai-api-key", "value", "cookie"}
-)
 _LONG = 120
 _NESTED = 400
-_SECRET_TEXT = re.compile(r"\b(?:sk-|ek_)[A-Za-z0-9_\-]{8,}|\bBearer\s+[^\s\"']+")  # keys quoted in text
 
 
 def describe(event: ServerEvent | ClientEvent) -> str:
-    """One line for a log: the type and the fields, with audio payloads and secrets replaced
-    by their size, and long strings shortened."""
+    """One line for a log: the type and the fields, with audio payloads replaced by their size,
+    secrets redacted (``_redact.redact``: credential-named fields, MCP tools' headers, keys and
+    tokens quoted in text) and long strings shortened."""
     if isinstance(event, UnknownEvent):  # its raw frame is whatever the server sent: secrets too
         return f"{event.type} <{len(event.raw)} bytes>"
     audio_event = "audio" in event.type and "transcri" not in event.type  # transcripts are text
@@ -47,39 +44,42 @@ def describe(event: ServerEvent | ClientEvent) -> str:
 
 
 def _show(name: str, value: Any, audio_event: bool) -> str:
-    if name.lower() in _SECRET_FIELDS and isinstance(value, str):
-        return "<redacted>"
     if audio_event and name in _AUDIO_FIELDS and isinstance(value, str):
         return f"<{len(value) // 4 * 3} bytes of audio>"
-    if isinstance(value, str):
-        value = _SECRET_TEXT.sub("<redacted>", value)
-        return repr(value if len(value) <= _LONG else value[:_LONG] + "...")
     if isinstance(value, (msgspec.Struct, list, dict)):
-        text = msgspec.json.encode(_scrub(msgspec.to_builtins(value))).decode()
+        value = _without_audio(msgspec.to_builtins(value))  # sizes first: no scanning of audio for secrets
+    value = redact({name: value})[name]  # the field's own name counts: ``client_secret``, ``authorization``
+    if isinstance(value, str):
+        return repr(value if len(value) <= _LONG else value[:_LONG] + "...")
+    if isinstance(value, (list, dict)):
+        text = msgspec.json.encode(_shorten(value)).decode()
         return text if len(text) <= _NESTED else text[:_NESTED] + "..."
     text = repr(value)
     return text if len(text) <= _LONG else text[:_LONG] + "..."
 
 
-def _scrub(value: Any) -> Any:
-    """Nested values with audio replaced by its size and secrets redacted."""
+def _without_audio(value: Any) -> Any:
+    """Nested values with base64 audio replaced by its size."""
     if isinstance(value, dict):
-        shown: dict[Any, Any] = {}
-        for key, item in value.items():
-            if key == "headers" and isinstance(item, dict):
-                shown[key] = dict.fromkeys(item, "<redacted>")  # MCP servers' credentials, whatever their name
-            elif str(key).lower() in _SECRET_FIELDS and isinstance(item, str):
-                shown[key] = "<redacted>"
-            elif key == "audio" and isinstance(item, str):
-                shown[key] = f"<{len(item) // 4 * 3} bytes of audio>"
-            else:
-                shown[key] = _scrub(item)
-        return shown
+        return {
+            key: f"<{len(item) // 4 * 3} bytes of audio>"
+            if key == "audio" and isinstance(item, str)
+            else _without_audio(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [_scrub(item) for item in value]
-    if isinstance(value, str):
-        value = _SECRET_TEXT.sub("<redacted>", value)
-        return value if len(value) <= _LONG else value[:_LONG] + "..."
+        return [_without_audio(item) for item in value]
+    return value
+
+
+def _shorten(value: Any) -> Any:
+    """Nested values with long strings cut (after redaction: a cut never leaves part of a key)."""
+    if isinstance(value, dict):
+        return {key: _shorten(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shorten(item) for item in value]
+    if isinstance(value, str) and len(value) > _LONG:
+        return value[:_LONG] + "..."
     return value
 
 

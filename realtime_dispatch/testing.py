@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import selectors
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -40,6 +39,7 @@ import msgspec
 
 from . import events
 from ._endpoints import Endpoint
+from ._redact import redact
 from .transports import MemoryServer, Transport, TransportClosed, memory_pair, serve_websocket
 
 if TYPE_CHECKING:
@@ -388,32 +388,21 @@ def _as_factory(target: TransportFactory | str) -> TransportFactory:
 
 # --- record and replay ----------------------------------------------------------------------------
 
-REDACTED = "<redacted>"
-_SECRET_PREFIXES = ("sk-", "ek_", "Bearer ")
-_SECRET_PATTERN = re.compile(r"\b(?:sk-|ek_)[A-Za-z0-9_\-]{8,}|\bBearer\s+[^\s\"']+")  # a key quoted in text
-_SECRET_KEYS = frozenset({"authorization", "api-key", "openai-api-key", "x-api-key", "cookie", "set-cookie"})
+
+def _scrub(value: Any, truncate_audio: int | None) -> Any:
+    """A frame as recorded: base64 audio cut to ``truncate_audio`` characters, then secrets
+    redacted by the library's one rule (``_redact.redact``)."""
+    return redact(value if truncate_audio is None else _truncate_audio(value, truncate_audio))
 
 
-def _scrub(value: Any, truncate_audio: int | None, key: str = "", audio_delta: bool = False) -> Any:
+def _truncate_audio(value: Any, keep: int, key: str = "", audio_delta: bool = False) -> Any:
     if isinstance(value, dict):
         is_audio_delta = str(value.get("type", "")).endswith("audio.delta")
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if k == "client_secret" and isinstance(v, str):
-                out[k] = REDACTED
-            elif k == "client_secret" and isinstance(v, dict) and isinstance(v.get("value"), str):
-                out[k] = {**_scrub(v, truncate_audio, k), "value": REDACTED}
-            else:
-                out[k] = _scrub(v, truncate_audio, k, is_audio_delta)
-        return out
+        return {k: _truncate_audio(v, keep, k, is_audio_delta) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrub(v, truncate_audio, key) for v in value]
-    if isinstance(value, str):
-        if key.lower() in _SECRET_KEYS or value.startswith(_SECRET_PREFIXES):
-            return REDACTED
-        value = _SECRET_PATTERN.sub(REDACTED, value)
-        if truncate_audio is not None and (key == "audio" or (key == "delta" and audio_delta)):
-            return value[:truncate_audio]
+        return [_truncate_audio(v, keep, key) for v in value]
+    if isinstance(value, str) and (key == "audio" or (key == "delta" and audio_delta)):
+        return value[:keep]
     return value
 
 
@@ -460,8 +449,10 @@ class Recorder:
     and scrubbed headers of an ``Endpoint``), every line carries its connection's number
     (``"connection"``: 1, 2, ... in the order they were opened) and a connection closed by the
     server or lost adds a ``{"dir": "close"}`` line with the code.
-    Secrets are scrubbed: any string starting with ``sk-``, ``ek_`` or ``Bearer ``, credential
-    headers and ``client_secret`` values become ``"<redacted>"``.
+    Secrets are scrubbed, by the rule traces and logs use too: keys (``sk-...``, ``ek_...``) and
+    ``Bearer`` tokens, in any string, the values of credential-named fields and headers
+    (``client_secret``, ``Authorization``, ``api-key``, ``X-My-Token``...) and every value under
+    a ``headers`` field become ``"<redacted>"``; credential query parameters of URLs too.
     ``truncate_audio=N`` keeps the first N characters of base64 audio (``delta`` of audio deltas,
     any ``audio`` field): a replayed delta then no longer decodes to the original audio.
     """

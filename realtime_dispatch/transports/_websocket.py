@@ -91,12 +91,21 @@ class WebSocketOptions:
 
 class HandshakeError(ConnectionError):
     """The server refused the WebSocket upgrade. ``status`` is the HTTP status (0 when
-    the connection failed before one arrived) and ``body`` the start of its body."""
+    the connection failed before one arrived) and ``body`` the start of its body.
+
+    A refusal can quote the credentials it got (a 401 echoing the key): the message and the
+    body are scrubbed here, by the library's one rule (``_redact.redact_text``), whoever builds
+    the error."""
 
     def __init__(self, message: str, *, status: int = 0, body: str = "") -> None:
-        super().__init__(message)
+        from .._redact import redact_text  # local: the only user in this module
+
+        scrubbed = redact_text(body)
+        if body and scrubbed != body:  # the body scrubbed as a whole (header lines start its lines)
+            message = message.replace(body, scrubbed)
+        super().__init__(redact_text(message))
         self.status = status
-        self.body = body
+        self.body = scrubbed
 
 
 class WebSocketTransport:
