@@ -95,7 +95,15 @@ class Transcriber(RealtimeApp):
         self.streaming: str | None = None  # the item whose deltas the current line shows
         self.deltas = 0  # on the current line
         self.all_done = anyio.Event()
+        self.updates = 0  # session.updated events: the app's session, then the fence
+        self.fence = anyio.Event()
         self.fenced = False  # the server has seen everything sent
+
+    @on("session.updated")
+    def session_updated(self) -> None:
+        self.updates += 1
+        if self.updates == 2:
+            self.fence.set()
 
     def number(self, item_id: str) -> int:
         return self.turns.index(item_id) + 1 if item_id in self.turns else 0
@@ -152,8 +160,11 @@ async def transcribe(url: str, model: str, pcm: bytes, fast: bool) -> None:
         print(f"streaming {audio.duration_ms(pcm) / 1000:.1f} s of audio{'' if fast else ' in real time'}", flush=True)
         await audio.send_audio(conn, pcm, realtime=not fast)
         # A fence: the server answers events in order, so once it has answered this one it has seen all the
-        # audio, and every turn in it has been committed (input_audio_buffer.committed has arrived).
-        await conn.request(events.SessionUpdate(session=Transcriber.session), timeout=30)
+        # audio, and every turn in it has been committed (input_audio_buffer.committed has arrived). Its answer
+        # is the second session.updated (the first answers the app's own session): request() could not tell.
+        await conn.update_session(Transcriber.session)
+        with anyio.fail_after(30):
+            await app.fence.wait()
         app.fenced = True
         app.check_done()
         with anyio.fail_after(30):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
@@ -13,21 +14,25 @@ import anyio
 import anyio.abc
 import msgspec
 
-from ._connection import Connection, OutboundMiddleware
+from ._connection import Connection, OutboundMiddleware, SessionParts
 from ._dispatch import Dispatcher, InboundMiddleware
 from ._endpoints import ConfigError, Endpoint
+from ._features import DEFAULT_FEATURES
 from ._handlers import analyse, qualified_name
-from ._history import History
+from ._lifecycle import Lifecycle
 from ._metrics import Metrics
+from ._outbox import Outbox
 from ._playback import Playback
-from ._reconnect import RECOVERABLE_CLOSE_CODES, ConnectionFailed, Reconnect
+from ._reconnect import Reconnect
 from ._router import Api, Router, _Spec, api_hint, check_exception_types, check_options, resolve_keys
-from ._sequencer import SequencerPolicy
+from ._sequencer import DEFAULT_START_TIMEOUT, ResponseSequencer, SequencerPolicy
+from ._session import Feature, SessionRunner, SessionSetup
 from ._state import Conversation
-from ._tools import ToolInterruption, ToolRunner, ToolSpec, tool_options, tool_spec
+from ._tools import ToolInterruption, ToolSpec, tool_options, tool_spec
 from ._trace import FrameTap, TappedTransport
+from ._waiters import Waiters
 from .events import ClientEvent, ServerEvent, Session, SessionUpdate
-from .transports import Transport, TransportClosed
+from .transports import Transport
 
 if TYPE_CHECKING:
     from ._keys import OnFunction, OnMethod
@@ -44,6 +49,14 @@ Target = Transport | TransportFactory | str
 _ROUTES = "__realtime_routes__"
 _CLOSE_ALLOWANCE = 15.0  # seconds for the close handshake (close_timeout is 10 by default) on top of the hooks' grace
 _ERRORS = "__realtime_error_types__"
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """The parts of the running session."""
+
+    setup: SessionSetup
+    runner: SessionRunner
 
 
 def _on(*keys: str | type[ServerEvent], **options: Any) -> Callable[[_F], _F]:
@@ -109,6 +122,11 @@ class RealtimeApp:
     ``max_history_items`` items; audio not kept).
     ``collect_metrics``: count events, sends, errors, reconnects, usage, handler time and the
     voice latencies into ``metrics`` (off by default: it costs a little on every event).
+    ``response_start_timeout``: seconds a ``response.create`` may go unanswered (no
+    ``response.created``, no error naming it) before the sequencer stops holding other creates
+    back for it.
+    ``features``: the capabilities installed on every session (tools, conversation tracking,
+    history, barge-in, metrics, recycling); add your own ``Feature`` to extend the app.
     """
 
     api: ClassVar[Api] = "ga"
@@ -128,6 +146,8 @@ class RealtimeApp:
     barge_in: bool = False
     collect_metrics: bool = False
     track_conversation: bool = False
+    response_start_timeout: float = DEFAULT_START_TIMEOUT
+    features: ClassVar[tuple[Feature, ...]] = DEFAULT_FEATURES
 
     _handler_names: ClassVar[tuple[str, ...]] = ()
     _tool_specs: ClassVar[dict[str, ToolSpec]] = {}
@@ -191,13 +211,9 @@ class RealtimeApp:
         """The conversation so far, kept while ``track_conversation`` is on (see ``Conversation``)."""
         self.metrics = Metrics()
         """Counters and latencies, fed while ``collect_metrics`` is on (see ``Metrics``)."""
-        self._connection: Connection | None = None
-        self._sideband = False
-        self._tool_runner: ToolRunner | None = None
-        self._sessions = 0
+        self._run: _Run | None = None  # the running session's parts, while the app runs
         self.playback = Playback()
         """Report what your audio output has played here (see ``Playback``); read by barge-in."""
-        self._finished: anyio.Event | None = None
         self._running = False
         localns = {type(self).__name__: type(self)}
         for attr in self._handler_names:
@@ -271,29 +287,24 @@ class RealtimeApp:
         """Run ``fn(*args)`` as a task of the running app, off the receive loop: for work a handler
         starts but must not wait for (streaming audio, a slow lookup). Its exceptions go to the
         error handlers; at shutdown it gets ``shutdown_grace`` seconds, then is cancelled."""
-        dispatcher = self.connection._dispatcher
-        assert dispatcher is not None
-        dispatcher.start_task(fn, *args, name=name or qualified_name(fn))
+        self._running_parts().setup.dispatcher.start_task(fn, *args, name=name or qualified_name(fn))
 
     # --- barge-in ------------------------------------------------------------------------------------
 
-    async def interrupt(self) -> None:
+    async def interrupt(self, *, server_interrupts: bool = False) -> None:
         """Barge in now, as push-to-talk does: ``on_barge_in``, cancel the response in progress,
-        truncate the playing item to what was heard (WebRTC/SIP: clear the server's output)."""
-        await self._interrupt(self.connection, server_interrupts=False)
-
-    async def _on_speech_started(self, event: ServerEvent) -> None:
-        await self._interrupt(self.connection, server_interrupts=self.playback.server_interrupts)
-
-    async def _interrupt(self, connection: Connection, *, server_interrupts: bool) -> None:
+        truncate the playing item to what was heard (WebRTC/SIP: clear the server's output).
+        ``server_interrupts``: the server's turn detection cancels the response itself."""
+        setup = self._running_parts().setup
+        connection = setup.connection
         cut = self.playback.cut()
         await self.on_barge_in(connection)
         if not server_interrupts:
-            if connection._sequencer.active is not None:
+            if setup.sequencer.active is not None:
                 await connection.cancel_response()
-            if self._sideband and self.playback.server_playing:
+            if setup.sideband and self.playback.server_playing:
                 await connection.clear_output_audio()  # the server plays it: only it can stop it
-        if cut is not None and not self._sideband:
+        if cut is not None and not setup.sideband:
             logger.info("barge-in: truncating %s at %d ms", cut.item_id, cut.audio_end_ms)
             await connection.truncate_item(cut.item_id, cut.audio_end_ms, content_index=cut.content_index)
 
@@ -302,9 +313,12 @@ class RealtimeApp:
     @property
     def connection(self) -> Connection:
         """The live connection while the app runs."""
-        if self._connection is None:
+        return self._running_parts().setup.connection
+
+    def _running_parts(self) -> _Run:
+        if self._run is None:
             raise RuntimeError("the app is not running")
-        return self._connection
+        return self._run
 
     @asynccontextmanager
     async def connect(self, target: Target) -> AsyncIterator[Connection]:
@@ -313,7 +327,8 @@ class RealtimeApp:
         ``target`` is an ``Endpoint`` (``openai(...)``, ``azure(...)``), a ``ws://`` or
         ``wss://`` URL, any async transport factory, or an open ``Transport``. With a
         factory, a lost connection is reopened per ``reconnect``. Leaving the block closes
-        the connection and stops the app.
+        the connection and stops the app. An abnormal end (the server refused the session,
+        closed with an error code, or reconnecting gave up) raises ``ConnectionFailed`` here.
         """
         if self._running:
             raise RuntimeError("this app is already running")
@@ -325,95 +340,102 @@ class RealtimeApp:
         factory = _factory(target)
         self._session_to_send()  # a tool declared twice fails here, before connecting
         url = target.url if isinstance(target, Endpoint) else target if isinstance(target, str) else ""
-        self._sideband = "call_id=" in urlsplit(url).query
+        sideband = "call_id=" in urlsplit(url).query
         self._running = True
         self.router._frozen = True
         try:
             await self.on_startup()
-            outcome: list[BaseException] = []
+            runner: SessionRunner | None = None
             try:
                 async with _one_error(), anyio.create_task_group() as task_group:
                     transport = await self._open(factory, target)
-                    metrics = self.metrics if self.collect_metrics else None
-                    connection = Connection(
-                        middleware=self._outbound if metrics is None else [*self._outbound, _count_sent(metrics)],
-                        max_pending=self.max_pending_sends,
-                        response_policy=self.response_policy,
-                        send_timeout=self.send_timeout,
-                    )
-                    connection._opening(transport)  # close() works, and sends wait for the session
-                    dispatcher = Dispatcher(
-                        self.router,
-                        self,
-                        connection,
-                        task_group,
-                        middleware=self._inbound,
-                        slow_handler_threshold=self.slow_handler_threshold,
-                        max_background_tasks=self.max_background_tasks,
-                        history=History(self.max_history_items, api=self.api) if self.reseed_history else None,
-                        recycle_after=self.recycle_after if factory is not None else None,
-                        metrics=metrics,
-                    )
-                    if metrics is not None:
-                        metrics.gauge("pending_sends", lambda: len(connection._pending))
-                        metrics.gauge("dropped_sends", lambda: connection.dropped_sends)
-                        metrics.gauge("background_tasks", lambda: dispatcher._in_flight)
-                        metrics.gauge("background_waits", lambda: dispatcher.background_waits)
-                    connection._dispatcher = dispatcher
-                    if self.barge_in:
-                        self._watch_playback(dispatcher)
-                    if self._sideband:
-                        for name in ("output_audio_buffer.started", "output_audio_buffer.stopped",
-                                     "output_audio_buffer.cleared"):  # fmt: skip
-                            dispatcher.add_observer(name, self.playback.on_output_buffer)
-                    if self.track_conversation:
-                        for name in Conversation.EVENT_TYPES:
-                            dispatcher.add_observer(name, self.conversation.observe)
-                    tools = {spec.name: spec for spec in self.router.walk_tools()}
-                    if tools:
-                        runner = ToolRunner(
-                            tools,
-                            dispatcher,
-                            connection,
-                            self,
-                            timeout=self.tool_timeout,
-                            interruption=self.tool_interruption,
-                        )
-                        self._tool_runner = runner
-                        dispatcher.add_observer("response.created", runner.on_response_created)
-                        dispatcher.add_observer("response.output_item.done", runner.on_output_item_done)
-                        dispatcher.add_observer("response.done", runner.on_response_done)
-                    self._connection = connection
-                    finished = self._finished = anyio.Event()
-                    task_group.start_soon(self._serve, dispatcher, connection, transport, factory, finished, outcome)
+                    runner = self._assemble(task_group, factory, sideband)
+                    setup = self._running_parts().setup
+                    setup.outbox.opening(transport)  # close() works, and sends wait for the session
+                    task_group.start_soon(runner.run, transport)
                     try:
-                        yield connection
+                        yield setup.connection
                     finally:
                         # Shielded so a cancelled caller still gets a clean close, but bounded: hooks that hang
                         # must not make the app impossible to stop.
                         with anyio.move_on_after(2 * self.shutdown_grace + _CLOSE_ALLOWANCE, shield=True) as scope:
-                            await connection.close()
-                            await finished.wait()
-                            if not await dispatcher.wait_idle(self.shutdown_grace):
+                            await setup.connection.close()
+                            await runner.finished.wait()
+                            if not await setup.dispatcher.wait_idle(self.shutdown_grace):
                                 logger.warning(
                                     "background handlers still running after %gs: cancelled", self.shutdown_grace
                                 )
                         if scope.cancelled_caught:
                             logger.warning("shutdown took too long: the rest was cancelled")
                         task_group.cancel_scope.cancel()
-                if outcome:  # raised here, outside the task group, so it is not wrapped in a group
-                    raise outcome[0]
+                # Raised here, outside the task group, so it is not wrapped in a group.
+                outcome = runner.outcome if runner is not None else None
+                error = outcome.error() if outcome is not None else None
+                if error is not None:
+                    raise error from runner.cause if runner is not None else None
             finally:
                 with anyio.move_on_after(self.shutdown_grace, shield=True) as hook:
                     await self.on_shutdown()
                 if hook.cancelled_caught:
                     logger.warning("on_shutdown still running after %gs: cancelled", self.shutdown_grace)
         finally:
-            self._connection = None
-            self._tool_runner = None
-            self._finished = None
+            self._run = None
             self._running = False
             self.router._frozen = False
+
+    def _assemble(
+        self, task_group: anyio.abc.TaskGroup, factory: TransportFactory | None, sideband: bool
+    ) -> SessionRunner:
+        """Build the session's parts around one lifecycle, and let the features install themselves."""
+        lifecycle = Lifecycle(self.reconnect, can_reconnect=factory is not None)
+        metrics = self.metrics if self.collect_metrics else None
+        waiters = Waiters()
+        sequencer = ResponseSequencer(self.response_policy, start_timeout=self.response_start_timeout)
+        outbox = Outbox(
+            lifecycle,
+            max_pending=self.max_pending_sends,
+            send_timeout=self.send_timeout,
+            in_loop=waiters.in_loop,
+        )
+        connection = Connection(
+            middleware=self._outbound if metrics is None else [*self._outbound, _count_sent(metrics)],
+            parts=SessionParts(lifecycle, outbox, sequencer, waiters),
+        )
+        dispatcher = Dispatcher(
+            self.router,
+            self,
+            connection,
+            task_group,
+            waiters=waiters,
+            sequencer=sequencer,
+            middleware=self._inbound,
+            slow_handler_threshold=self.slow_handler_threshold,
+            max_background_tasks=self.max_background_tasks,
+            metrics=metrics,
+        )
+        # Settled in this order when a session ends: the dispatcher stops, then what waits fails.
+        for listener in (dispatcher, waiters, sequencer):
+            lifecycle.listen(listener)
+        outbox.run_in(dispatcher.spawn)
+        setup = SessionSetup(
+            app=self,
+            connection=connection,
+            dispatcher=dispatcher,
+            lifecycle=lifecycle,
+            outbox=outbox,
+            sequencer=sequencer,
+            waiters=waiters,
+            metrics=metrics,
+            sideband=sideband,
+            can_reconnect=factory is not None,
+        )
+        session = self._session_to_send
+        setup.send_first(lambda: [SessionUpdate(session=s)] if (s := session()) is not None else [])
+        runner = SessionRunner(setup, factory=factory, wrap=self._tapped, shutdown_grace=self.shutdown_grace)
+        for feature in self.features:
+            feature(setup)
+        self._run = _Run(setup, runner)
+        return runner
 
     async def _open(self, factory: TransportFactory | None, target: Target) -> Transport:
         if factory is None:
@@ -425,91 +447,6 @@ class RealtimeApp:
 
     def _tapped(self, transport: Transport) -> Transport:
         return TappedTransport(transport, self._taps) if self._taps else transport
-
-    async def _serve(
-        self,
-        dispatcher: Dispatcher,
-        connection: Connection,
-        transport: Transport,
-        factory: TransportFactory | None,
-        finished: anyio.Event,
-        outcome: list[BaseException],
-    ) -> None:
-        """Run connections one after the other until one ends for good."""
-        dispatcher._loop_task = anyio.get_current_task().id  # on_connect/on_disconnect run here too
-        try:
-            while True:
-                closed = await self._serve_one(dispatcher, connection, transport)
-                broken, connection._broken = connection._broken, False  # a send timed out: we cut it
-                recoverable = broken or closed.code in RECOVERABLE_CLOSE_CODES
-                fatal, connection._fatal = connection._fatal, None
-                if fatal is not None and recoverable and factory is not None and not connection._closing:
-                    raise ConnectionFailed(f"the server refused the session: {_describe(fatal)}")
-                if connection._closing or factory is None or not recoverable:
-                    connection._detach(reconnecting=False)
-                    return
-                if self.reconnect is None:
-                    raise ConnectionFailed(f"connection lost ({closed.code}{_reason(closed.reason)}); reconnect is off")
-                logger.warning("connection lost (%d%s): reconnecting", closed.code, _reason(closed.reason))
-                connection._detach(reconnecting=True)
-                reopened = await self._reconnect(factory, connection)
-                if reopened is None:  # closed while reconnecting
-                    connection._detach(reconnecting=False)
-                    return
-                transport = reopened
-        except ConnectionFailed as exc:
-            connection._detach(reconnecting=False)
-            if not connection._closing:
-                outcome.append(exc)
-        finally:
-            finished.set()
-
-    async def _serve_one(self, dispatcher: Dispatcher, connection: Connection, transport: Transport) -> TransportClosed:
-        connected = False
-        try:
-            session = self._session_to_send()
-            replay: list[ClientEvent] = [SessionUpdate(session=session)] if session is not None else []
-            if dispatcher.history is not None:
-                replay += dispatcher.history.take_replay()
-            await connection._attach(transport, replay)
-            dispatcher.connected_now()
-            self._sessions += 1
-            if self._sessions > 1:
-                self.conversation.clear()  # a new server session: with reseed_history its items come back as events
-            self.metrics.connects += self.collect_metrics
-            if connection.closing:
-                return TransportClosed(1000, "closed by the client")
-            connected = True
-            await self.on_connect(connection)
-            closed = await dispatcher.receive_loop(transport)
-            logger.info("connection closed (%d%s)", closed.code, _reason(closed.reason))
-            return closed
-        except TransportClosed as closed:  # lost while sending the session or in on_connect
-            return closed
-        finally:
-            if self._tool_runner is not None:
-                self._tool_runner.session_lost()
-            self.playback.reset()
-            self.metrics.session_ended()
-            try:
-                if connected:
-                    with anyio.move_on_after(self.shutdown_grace, shield=True) as hook:
-                        await self.on_disconnect(connection)
-                    if hook.cancelled_caught:
-                        logger.warning("on_disconnect still running after %gs: cancelled", self.shutdown_grace)
-            finally:
-                with anyio.CancelScope(shield=True), suppress(Exception):
-                    await transport.aclose()
-
-    def _watch_playback(self, dispatcher: Dispatcher) -> None:
-        playback = self.playback
-        for name in ("session.created", "session.updated"):
-            dispatcher.add_observer(name, playback.on_session)
-        for name in ("response.output_audio.delta", "response.audio.delta"):
-            dispatcher.add_observer(name, playback.on_audio_delta)
-        for name in ("response.output_audio.done", "response.audio.done"):
-            dispatcher.add_observer(name, playback.on_audio_done)
-        dispatcher.add_observer("input_audio_buffer.speech_started", self._on_speech_started)
 
     def _session_to_send(self) -> Session | None:
         """``session`` with the declared tools added to its own."""
@@ -523,36 +460,10 @@ class RealtimeApp:
             raise ConfigError(f"session.tools already declares {', '.join(sorted(map(str, clash)))}; declare it once")
         return msgspec.structs.replace(session, tools=[*own, *declared])
 
-    async def _reconnect(self, factory: TransportFactory, connection: Connection) -> Transport | None:
-        """A new transport, or None when the connection was closed meanwhile."""
-        policy = self.reconnect
-        last: BaseException | None = None
-        for attempt, delay in enumerate(policy.delays() if policy else (), 1):
-            await connection._sleep_unless_closed(delay)
-            if connection._closing:
-                return None
-            try:
-                transport = await factory()
-            except Exception as exc:
-                if Reconnect.is_fatal(exc):
-                    raise ConnectionFailed(f"reconnect refused: {exc}") from exc
-                logger.warning("reconnect attempt %d failed: %s", attempt, exc)
-                last = exc
-                continue
-            if connection.closing:
-                with anyio.CancelScope(shield=True), suppress(Exception):
-                    await transport.aclose()
-                return None
-            logger.info("reconnected after %d attempt(s)", attempt)
-            self.metrics.reconnects += self.collect_metrics
-            return self._tapped(transport)
-        raise ConnectionFailed("could not reconnect") from last
-
     async def run_async(self, target: Target) -> None:
         """Run until the connection ends for good (or the surrounding scope is cancelled)."""
         async with self.connect(target):
-            assert self._finished is not None
-            await self._finished.wait()
+            await self._running_parts().runner.finished.wait()
 
     def run(
         self,
@@ -611,15 +522,6 @@ def _count_sent(metrics: Metrics) -> OutboundMiddleware:
         metrics.observe_sent(event)  # after: counts what went out, not what failed
 
     return count_sent
-
-
-def _describe(event: ServerEvent) -> str:
-    error = getattr(event, "error", None)
-    return f"{getattr(error, 'code', None)}: {getattr(error, 'message', '')}"
-
-
-def _reason(reason: str) -> str:
-    return f": {reason}" if reason else ""
 
 
 async def _stop_on_signal(scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None]) -> None:

@@ -14,7 +14,7 @@ import math
 import sys
 import time
 import types
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -24,14 +24,17 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from ._handlers import Inject, Plan, is_async_callable
-from ._history import History
+from ._lifecycle import NotConnected, Outcome, SessionListener
 from ._metrics import Metrics
 from ._middleware import Middleware, compose
-from ._reconnect import FATAL_ERROR_CODES
-from ._router import UNKNOWN_KEY, ErrorHandler, Handler, Router, matches, normalise_key
+from ._redact import redact_text
+from ._router import UNKNOWN_KEY, ErrorHandler, Handler, Router, matcher, matches
+from ._sequencer import ResponseSequencer
+from ._threads import default_threads
 from ._trace import trace_inbound, trace_logger
+from ._waiters import Waiter, Waiters
 from ._watchdog import watch
-from .events import SERVER_EVENTS, DecodeError, ServerEvent, UnknownEvent, decode
+from .events import SERVER_EVENTS, DecodeError, ServerEvent, decode
 from .events._codec import server_decoder
 from .transports import Transport, TransportClosed
 
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
     from ._app import RealtimeApp
     from ._connection import Connection
 
-__all__ = ("Dispatcher", "HandlerTimeout", "InboundMiddleware", "Waiter")
+__all__ = ("Dispatcher", "HandlerCancelled", "HandlerTimeout", "InboundMiddleware", "Waiter", "matcher")
 
 logger = logging.getLogger("realtime_dispatch.dispatch")
 
@@ -61,16 +64,7 @@ class _Route:
     limiter: anyio.Semaphore | None = None
 
 
-@dataclass(eq=False, slots=True)
-class Waiter:
-    """An expected event: registered before the request that causes it is sent."""
-
-    match: Callable[[ServerEvent], object]
-    done: anyio.Event
-    event: ServerEvent | None = None
-
-
-class Dispatcher:
+class Dispatcher(SessionListener):
     """Routes decoded events to handlers for one running app."""
 
     # Slots: the receive loop reads and writes some of these for every event.
@@ -79,20 +73,19 @@ class Dispatcher:
         "_background_slots",
         "_busy",
         "_busy_event",
+        "_closed",
         "_connection",
         "_has_middleware",
         "_idle",
         "_in_flight",
-        "_loop_task",
         "_max_background",
         "_metrics",
         "_middleware",
         "_next_overflow_log",
         "_observers",
-        "_recycle_after",
-        "_recycle_at",
         "_root",
         "_routes",
+        "_sequencer",
         "_slow",
         "_spent",
         "_table",
@@ -100,7 +93,6 @@ class Dispatcher:
         "_unknown",
         "_waiters",
         "background_waits",
-        "history",
         "process",
     )
 
@@ -111,19 +103,19 @@ class Dispatcher:
         connection: Connection,
         task_group: TaskGroup,
         *,
+        waiters: Waiters,
+        sequencer: ResponseSequencer,
         middleware: list[InboundMiddleware],
         slow_handler_threshold: float,
         max_background_tasks: int,
-        history: History | None = None,
-        recycle_after: float | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self._root = root
         self._metrics = metrics
         self._middleware = middleware
-        self.history = history
-        self._recycle_after = recycle_after
-        self._recycle_at = math.inf
+        self._waiters = waiters
+        self._sequencer = sequencer
+        self._closed = False  # close() was called: nothing more is dispatched
         self._app = app
         self._connection = connection
         self._task_group = task_group
@@ -136,8 +128,6 @@ class Dispatcher:
         self._idle = anyio.Event()
         self._idle.set()
         self._spent: set[Handler] = set()
-        self._waiters: list[Waiter] = []
-        self._loop_task: int | None = None  # wait_for() from this task would deadlock
         self._routes: dict[Handler, _Route] = {}
         for handler in root.walk_handlers():
             self._routes[handler] = self._bind(handler)
@@ -158,16 +148,11 @@ class Dispatcher:
 
     def _add_internal_routes(self) -> None:
         """The library's own observers run first, as routes, so other event types pay nothing."""
-        sequencer = self._connection._sequencer
+        sequencer = self._sequencer
         log_errors = not self._table["error"]
-
-        connection = self._connection
 
         def on_error(event: ServerEvent) -> None:
             sequencer.observe(event)
-            code = getattr(getattr(event, "error", None), "code", None)
-            if code in FATAL_ERROR_CODES:
-                connection._fatal = event  # the close that follows must not be retried
             if log_errors:
                 _log_unhandled_error(event)
 
@@ -176,13 +161,6 @@ class Dispatcher:
             ("response.done", sequencer.observe),
             ("error", on_error),
         ]
-        if self._recycle_after is not None:
-            observers.append(("response.done", self._maybe_recycle))
-        if self.history is not None:
-            observers += [
-                (name, self.history.observe)
-                for name in ("conversation.item.done", "conversation.item.created", "conversation.item.deleted")
-            ]
         for name, observe in observers:
             self.add_observer(name, observe)
 
@@ -204,22 +182,37 @@ class Dispatcher:
         self._table[name] = (*routes[:at], _Route(handler, observe, is_async, True), *routes[at:])
         self._observers[name] = at + 1
 
-    def connected_now(self) -> None:
-        """A (new) connection is up: its recycle clock starts. Called from the task that runs
-        ``on_connect`` and then the receive loop: waiting for an event there would never end."""
-        self._loop_task = anyio.get_current_task().id
-        if self._recycle_after is not None:
-            self._recycle_at = anyio.current_time() + self._recycle_after
+    # --- the lifecycle ---------------------------------------------------------------------------
 
-    def _maybe_recycle(self, event: ServerEvent) -> None:
-        """At a turn boundary past ``recycle_after``, replace the connection (see RealtimeApp)."""
-        connection = self._connection
-        if anyio.current_time() < self._recycle_at or connection._sequencer.busy or connection.closing:
-            return
-        self._recycle_at = math.inf
-        logger.info("recycling the connection at a turn boundary (recycle_after=%gs)", self._recycle_after)
-        connection._broken = True  # closed by us on purpose, to be reopened at once
-        self._task_group.start_soon(connection._drop_transport)
+    def session_started(self) -> None:
+        self._closed = False
+
+    def session_closing(self) -> None:
+        # close() was called: the receive loop dispatches nothing more (a running handler finishes).
+        self._closed = True
+        self._busy = None  # the close handshake may take a while: not the handler's slowness
+
+    def session_ended(self, outcome: Outcome | None) -> None:
+        if outcome is not None:
+            self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def root(self) -> Router:
+        """The app's root router (error handlers of last resort)."""
+        return self._root
+
+    @property
+    def in_flight(self) -> int:
+        """Background handlers and library tasks running."""
+        return self._in_flight
+
+    def spawn(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        """Run library housekeeping (closing a stuck transport) in the app's task group."""
+        self._task_group.start_soon(fn, *args)
 
     def _bind(self, handler: Handler) -> _Route:
         call = _inject(handler.fn, handler.plan.params, self._connection, self._app)
@@ -233,7 +226,7 @@ class Dispatcher:
         routes = []
         for handler in self._root.walk_handlers():
             for key in handler.keys:
-                if matches(key, event_type) or (not known and key == "<unknown>"):
+                if matches(key, event_type) or (not known and key == UNKNOWN_KEY):
                     routes.append(self._routes[handler])
                     break
         return tuple(routes)
@@ -253,8 +246,9 @@ class Dispatcher:
     # --- the receive loop ---------------------------------------------------------------------
 
     async def receive_loop(self, transport: Transport) -> TransportClosed:
-        """Decode and dispatch frames until the transport closes; return how it closed."""
-        self._loop_task = anyio.get_current_task().id
+        """Decode and dispatch frames until the transport closes, or ``close()`` is called;
+        return how it closed."""
+        self._waiters.enter_loop()
         receive = transport.receive
         # Optional on a transport: a buffered frame without a coroutine (None when nothing is buffered).
         poll: Callable[[], bytes | None] | None = getattr(transport, "receive_nowait", None)
@@ -285,6 +279,8 @@ class Dispatcher:
                 if frame.__class__ is _Suspended:  # an eager step that has to finish in this task
                     await frame
                     continue
+                if self._closed:  # close() while this frame waited: it is not for anyone any more
+                    break
                 # No coroutine per event: the consumer is a generator, fed frame by frame; only a
                 # handler that really suspends makes it yield anything but _READY.
                 waiting = feed(frame)
@@ -293,6 +289,7 @@ class Dispatcher:
                 count += 1
                 if count % _FAIRNESS_EVERY == 0:
                     await anyio.lowlevel.checkpoint()
+            return TransportClosed(1000, "closed by the client")
         finally:
             if inline is not None:
                 inline(None)
@@ -316,10 +313,14 @@ class Dispatcher:
         # dispatch(), inlined: a coroutine per event would cost as much as all the routing.
         fast_decode = server_decoder.decode
         table = self._table
-        waiters = self._waiters
+        waiting = self._waiters.pending
+        wake = self._waiters.wake
         ready = _READY
         frame = yield ready
         while True:
+            if self._closed:  # close() was called: what is still buffered goes to no one
+                frame = yield ready
+                continue
             try:
                 event = fast_decode(frame)
             except Exception:  # rare: let the full decoder tell an unknown type from a bad frame
@@ -329,8 +330,8 @@ class Dispatcher:
                     yield from self.report(exc, None, None)
                     frame = yield ready
                     continue
-            if waiters:
-                self._wake_waiters(event)
+            if waiting:
+                wake(event)
             routes = table.get(event.type)
             if routes is None:
                 routes = self._routes_for_unknown(event.type)
@@ -347,6 +348,10 @@ class Dispatcher:
                                 yield from result.__await__()
                     except Exception as exc:
                         yield from self.report(exc, event, route.handler)
+                    except BaseException as exc:
+                        if not stray_cancellation(exc):
+                            raise
+                        yield from self.report(HandlerCancelled(route.handler.name, exc), event, route.handler)
                     self._busy = None
                 else:
                     yield from self._dispatch_special(route, event)
@@ -356,6 +361,9 @@ class Dispatcher:
     def _chain_consumer(self, process: Callable[[ServerEvent], Awaitable[None]]) -> Generator[Any, Any, None]:
         frame = yield _READY
         while True:
+            if self._closed:  # close() was called: what is still buffered goes to no one
+                frame = yield _READY
+                continue
             try:
                 event = server_decoder.decode(frame)
             except Exception:
@@ -420,8 +428,8 @@ class Dispatcher:
 
     async def dispatch(self, event: ServerEvent) -> None:
         """Run every handler that matches ``event``, in order (the end of the middleware chain)."""
-        if self._waiters:
-            self._wake_waiters(event)
+        if self._waiters.pending:
+            self._waiters.wake(event)
         routes = self._table.get(event.type)
         if routes is None:
             routes = self._routes_for_unknown(event.type)
@@ -438,6 +446,10 @@ class Dispatcher:
                             await result
                 except Exception as exc:
                     await self.report(exc, event, route.handler)
+                except BaseException as exc:
+                    if not stray_cancellation(exc):
+                        raise
+                    await self.report(HandlerCancelled(route.handler.name, exc), event, route.handler)
                 self._busy = None
             else:
                 await self._dispatch_special(route, event)
@@ -469,6 +481,10 @@ class Dispatcher:
             await _call(route, event)
         except Exception as exc:
             await self.report(exc, event, handler)
+        except BaseException as exc:
+            if not stray_cancellation(exc):
+                raise
+            await self.report(HandlerCancelled(handler.name, exc), event, handler)
         self._busy = None
 
     # --- background handlers ---------------------------------------------------------------------
@@ -505,12 +521,14 @@ class Dispatcher:
         try:
             await fn(*args)
         except Exception as exc:
-            from ._connection import NotConnected  # late: that module imports this one
-
-            if self._connection.closing and isinstance(exc, (NotConnected, TransportClosed)):
+            if self._closed and isinstance(exc, (NotConnected, TransportClosed)):
                 logger.info("%s abandoned: the connection was closed (%r)", name, exc)
             else:
                 await self.report(exc, None, None)
+        except BaseException as exc:
+            if not stray_cancellation(exc):
+                raise
+            await self.report(HandlerCancelled(name, exc), None, None)
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
@@ -526,6 +544,10 @@ class Dispatcher:
                 await self._run_timed(route, event)
         except Exception as exc:
             await self.report(exc, event, handler)
+        except BaseException as exc:
+            if not stray_cancellation(exc):
+                raise
+            await self.report(HandlerCancelled(handler.name, exc), event, handler)
         finally:
             self._background_slots.release()
             self._in_flight -= 1
@@ -547,54 +569,6 @@ class Dispatcher:
         with anyio.move_on_after(grace):
             await self._idle.wait()
         return self._in_flight == 0
-
-    # --- waiters --------------------------------------------------------------------------------
-
-    async def wait_for(
-        self, key: str | type[ServerEvent], predicate: Callable[[Any], object] | None, timeout: float | None
-    ) -> ServerEvent:
-        return await self.wait(self.expect(matcher(key, predicate)), timeout)
-
-    def expect(self, match: Callable[[ServerEvent], object], *, check: bool = True) -> Waiter:
-        """Start watching for an event now; ``wait`` for it later (after sending a request)."""
-        if check:
-            self.check_not_loop()
-        waiter = Waiter(match, anyio.Event())
-        self._waiters.append(waiter)
-        return waiter
-
-    def check_not_loop(self) -> None:
-        if self._loop_task is not None and anyio.get_current_task().id == self._loop_task:
-            raise RuntimeError(
-                "waiting for an event from an inline handler (or on_connect) would block the receive loop that "
-                "delivers it; register the handler with background=True, or start a task for it"
-            )
-
-    async def wait(self, waiter: Waiter, timeout: float | None) -> ServerEvent:
-        try:
-            self.check_not_loop()
-            with anyio.fail_after(timeout):
-                await waiter.done.wait()
-        finally:
-            self.discard(waiter)
-        assert waiter.event is not None
-        return waiter.event
-
-    def discard(self, waiter: Waiter) -> None:
-        if waiter in self._waiters:
-            self._waiters.remove(waiter)
-
-    def _wake_waiters(self, event: ServerEvent) -> None:
-        for waiter in list(self._waiters):
-            try:
-                if not waiter.match(event):
-                    continue
-            except Exception:
-                logger.exception("a wait_for predicate failed on %s", event.type)
-                continue
-            waiter.event = event
-            waiter.done.set()
-            self._waiters.remove(waiter)
 
     # --- errors ---------------------------------------------------------------------------------
 
@@ -690,19 +664,29 @@ class _Suspended:
                 waiting = send(sent)
 
 
-def matcher(key: str | type[ServerEvent], predicate: Callable[[Any], object] | None) -> Callable[[ServerEvent], object]:
-    """A match function for a routing key (checked now) and an optional predicate."""
-    key = normalise_key(key)
+def stray_cancellation(exc: BaseException) -> bool:
+    """A cancellation that does not come from cancelling the running task (a handler awaited a
+    future it had cancelled itself, say): the handler's failure, not a reason to stop the app."""
+    if isinstance(exc, asyncio.CancelledError):
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # not asyncio (trio): there an asyncio cancellation is a plain error
+            return True
+        return task is None or task.cancelling() == 0
+    if isinstance(exc, anyio.get_cancelled_exc_class()):  # trio: only a cancelled scope raises it
+        return anyio.current_effective_deadline() != -math.inf
+    return False
 
-    def match(event: ServerEvent) -> object:
-        if key == UNKNOWN_KEY:
-            if not isinstance(event, UnknownEvent):
-                return False
-        elif not matches(key, event.type):
-            return False
-        return predicate is None or predicate(event)
 
-    return match
+class HandlerCancelled(RuntimeError):
+    """A handler, background handler or tool ended with a cancellation that was not the app's
+    (it awaited something that was cancelled): reported to the error handlers, and the app goes
+    on. ``__cause__`` is the cancellation."""
+
+    def __init__(self, handler: str, cancellation: BaseException) -> None:
+        super().__init__(f"{handler} was cancelled, but not by the app: {cancellation!r}")
+        self.handler = handler
+        self.__cause__ = cancellation
 
 
 class HandlerTimeout(TimeoutError):
@@ -718,7 +702,7 @@ async def _call(route: _Route, event: ServerEvent, *, thread: bool = False) -> N
     if route.is_async:
         await route.call(event)
     elif thread:
-        result = await anyio.to_thread.run_sync(route.call, event, abandon_on_cancel=True)
+        result = await default_threads.run(route.call, event)  # bounded until the thread returns
         if result is not None and hasattr(result, "__await__"):
             await result
     else:
@@ -781,7 +765,7 @@ def _log_unhandled_error(event: ServerEvent) -> None:
     logger.log(
         level,
         "server error with no handler registered for 'error': %s (type=%s code=%s param=%s event_id=%s)",
-        getattr(detail, "message", detail),
+        redact_text(str(getattr(detail, "message", detail))),
         getattr(detail, "type", None),
         getattr(detail, "code", None),
         getattr(detail, "param", None),

@@ -27,21 +27,30 @@ class ConnectionFailed(ConnectionError):
 @dataclass(frozen=True, slots=True)
 class Reconnect:
     """Exponential backoff with jitter: ``min(initial_delay * 2**n, max_delay)`` scaled by
-    a random factor in ``[1 - jitter, 1]``, for at most ``max_attempts`` tries in a row
-    (``None``: no limit). Only recoverable close codes and connection failures retry; a
-    refused handshake with 400/401/403/404 (bad key, unknown model) stops at once.
+    a random factor in ``[1 - jitter, 1]``, where ``n`` counts the failures in a row; after
+    ``max_attempts`` failures in a row (``None``: no limit) the app ends with
+    ``ConnectionFailed``. A connection lost less than ``stable_after`` seconds after it opened
+    counts as a failure too, so a server that accepts and drops at once is not hammered; one
+    that lived longer starts the count over. Only recoverable close codes and connection
+    failures retry; a refused handshake with 400/401/403/404 (bad key, unknown model) stops at once.
     """
 
     max_attempts: int | None = 10
     initial_delay: float = 0.5
     max_delay: float = 8.0
     jitter: float = 0.25
+    stable_after: float = 10.0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait before the next attempt, after ``failures`` failures in a row."""
+        base: float = min(self.initial_delay * 2.0 ** min(failures, 62), self.max_delay)
+        return base * (1 - self.jitter * random.random())
 
     def delays(self) -> Iterator[float]:
+        """The delays of successive attempts, up to ``max_attempts`` of them."""
         attempt = 0
         while self.max_attempts is None or attempt < self.max_attempts:
-            base = min(self.initial_delay * 2**attempt, self.max_delay)
-            yield base * (1 - self.jitter * random.random())
+            yield self.delay(attempt)
             attempt += 1
 
     @staticmethod

@@ -406,3 +406,18 @@ def resolve_keys(keys: Iterable[str | type[ServerEvent]], plan: Plan, name: str)
                         f"handler {name} is annotated to take {wanted}, but {key!r} also delivers {cls.__name__}"
                     )
     return normalised
+
+
+def matcher(key: str | type[ServerEvent], predicate: Callable[[Any], object] | None) -> Callable[[ServerEvent], object]:
+    """A match function for a routing key (checked now) and an optional predicate."""
+    key = normalise_key(key)
+
+    def match(event: ServerEvent) -> object:
+        if key == UNKNOWN_KEY:
+            if not isinstance(event, UnknownEvent):
+                return False
+        elif not matches(key, event.type):
+            return False
+        return predicate is None or predicate(event)
+
+    return match

@@ -4,15 +4,25 @@ The server refuses a second ``response.create`` while a response is active
 (``conversation_already_has_active_response``). The sequencer holds such a create back
 until the active response is done, or refuses it at once, by policy. Out-of-band
 responses (``conversation: "none"``) run in parallel and are not held.
+
+A create the server never answers (an ``error`` without ``event_id``, or silence) holds the
+slot for ``start_timeout`` seconds at most; a session that ends for good fails every create
+still waiting with ``NotConnected``.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import anyio
 
+from ._lifecycle import NotConnected, Outcome, SessionListener
 from .events import ErrorEvent, ResponseCreate, ResponseCreated, ResponseDone, ServerEvent
+
+logger = logging.getLogger("realtime_dispatch.connection")
+
+DEFAULT_START_TIMEOUT = 10.0
 
 __all__ = ("ResponseInProgress", "ResponseSequencer", "SequencerPolicy")
 
@@ -24,12 +34,15 @@ class ResponseInProgress(RuntimeError):
     """``response.create`` refused because a response is active (policy ``"reject"``)."""
 
 
-class ResponseSequencer:
-    def __init__(self, policy: SequencerPolicy = "wait") -> None:
+class ResponseSequencer(SessionListener):
+    def __init__(self, policy: SequencerPolicy = "wait", *, start_timeout: float = DEFAULT_START_TIMEOUT) -> None:
         self.policy = policy
+        self.start_timeout = start_timeout  # seconds a create may go unanswered before its slot is freed
         self.active: str | None = None  # the response in progress in the default conversation
         self._requested: str | None = None  # event_id of our create, until the server answers it
+        self._requested_at = 0.0
         self._free: anyio.Event | None = None
+        self._ended: Outcome | None = None
         # The live service names the conversation of every in-band response (conversation_id), and
         # leaves it null on out-of-band ones. Until a server shows it does that, a created without
         # one while our create waits is taken as ours (scripted servers often leave it out).
@@ -43,13 +56,32 @@ class ResponseSequencer:
         """Called before a ``response.create`` goes out: wait for (or refuse) a busy slot."""
         if self.policy == "off" or (event.response is not None and event.response.conversation == "none"):
             return
-        while self.busy:
+        while True:
+            if self._ended is not None:
+                raise NotConnected(f"the session ended ({self._ended}) before this response could be created")
+            if not self.busy:
+                break
             if self.policy == "reject":
                 raise ResponseInProgress(f"response {self.active or '(requested)'} is still in progress")
             if self._free is None:
                 self._free = anyio.Event()
-            await self._free.wait()
+            free = self._free
+            if self.active is None:  # ours (or another task's) create, not answered yet: not forever
+                left = self._requested_at + self.start_timeout - anyio.current_time()
+                if left <= 0:
+                    logger.warning(
+                        "response.create %s got no answer in %g s: taking the slot back", self._requested,
+                        self.start_timeout,
+                    )
+                    self._requested = None
+                    self._release()
+                    continue
+                with anyio.move_on_after(left):
+                    await free.wait()
+            else:
+                await free.wait()
         self._requested = event.event_id
+        self._requested_at = anyio.current_time()
 
     def observe(self, event: ServerEvent) -> None:
         """Fed ``response.created``, ``response.done`` and ``error`` by the receive loop."""
@@ -84,6 +116,14 @@ class ResponseSequencer:
         if self._requested not in waiting:
             self._requested = None
         self._release()
+
+    def session_ended(self, outcome: Outcome | None) -> None:
+        if outcome is not None:  # for good: creates still waiting fail (a reconnect resets instead)
+            self._ended = outcome
+            self.active = self._requested = None
+            if self._free is not None:
+                self._free.set()
+                self._free = None
 
     def _release(self) -> None:
         if not self.busy and self._free is not None:

@@ -24,6 +24,8 @@ import anyio
 import msgspec
 
 from ._handlers import Plan, _resolve_hints, is_async_callable, qualified_name
+from ._lifecycle import Outcome, SessionListener
+from ._threads import default_threads
 from .events import (
     ClientEvent,
     ConversationItem,
@@ -38,7 +40,9 @@ from .events import (
 if TYPE_CHECKING:
     from ._connection import Connection
     from ._dispatch import Dispatcher
+    from ._outbox import Outbox
     from ._router import Router
+    from ._sequencer import ResponseSequencer
 
 __all__ = ("ToolCall", "ToolError", "ToolSpec", "ToolRunner", "ToolTimeout", "tool", "tool_options", "tool_spec")
 
@@ -262,7 +266,11 @@ class _Batch:
     stale: bool = False  # made on a connection that is gone: its server session cannot take the outputs
 
 
-class ToolRunner:
+_MAX_BATCHES = 64  # responses with calls and no response.done yet: a server that never sends it cannot grow this
+_MAX_ANSWERED = 256  # call ids remembered after their output, to run a call reported twice once
+
+
+class ToolRunner(SessionListener):
     """Runs the calls of one app session and sends their outputs and the follow-up response."""
 
     def __init__(
@@ -272,23 +280,36 @@ class ToolRunner:
         connection: Connection,
         app: object,
         *,
+        outbox: Outbox,
+        sequencer: ResponseSequencer,
         timeout: float | None,
         interruption: ToolInterruption,
     ) -> None:
         self.tools = tools
         self._dispatcher = dispatcher
         self._connection = connection
+        self._outbox = outbox
+        self._sequencer = sequencer
         self._app = app
         self._timeout = timeout
         self._interruption = interruption
         self._batches: dict[str, _Batch] = {}
+        self._running: dict[str, _Batch] = {}  # call id -> the batch running it, whatever response reports it again
         self._answered: dict[str, None] = {}  # recent call ids with an output sent (or queued to be)
         self._follow_ups: set[str | None] = set()  # event ids of follow-up creates not sent yet
         self._out_of_band: set[str] = set()  # responses outside the conversation
 
     @property
     def running(self) -> int:
-        return sum(len(batch.pending) for batch in self._batches.values())
+        return len(self._running)
+
+    @property
+    def busy(self) -> bool:
+        """Calls running, outputs to send, or a follow-up response still to go out: mid-turn."""
+        return bool(self._running or self._batches or self._follow_ups)
+
+    def session_ended(self, outcome: Outcome | None) -> None:
+        self.session_lost()
 
     def on_output_item_done(self, event: ServerEvent) -> None:
         assert isinstance(event, ResponseOutputItemDone)
@@ -299,11 +320,18 @@ class ToolRunner:
             return
         spec = self.tools.get(item.name or "")
         call = ToolCall(item.name or "", item.call_id, item.arguments or "", item.id, event.response_id)
-        batch = self._batches.setdefault(event.response_id, _Batch())
-        if call.call_id in batch.pending or call.call_id in self._answered:
-            return  # the same item reported twice: one run, one output
+        if call.call_id in self._running or call.call_id in self._answered:
+            return  # the same call reported twice (under this response or another): one run, one output
+        batch = self._batches.get(event.response_id)
+        if batch is None:
+            batch = self._batches[event.response_id] = _Batch()
+            while len(self._batches) > _MAX_BATCHES:  # responses whose done never came
+                oldest = next(iter(self._batches))
+                logger.warning("tools: response %s never finished; forgetting its calls' follow-up", oldest)
+                self._batches.pop(oldest).follow_up = False
         scope = anyio.CancelScope()
         batch.pending[call.call_id] = scope
+        self._running[call.call_id] = batch
         self._dispatcher.start_task(self._run, spec, call, event, batch, scope, name=f"tool {call.name}")
 
     def on_response_done(self, event: ServerEvent) -> None:
@@ -326,12 +354,13 @@ class ToolRunner:
         if self.running:
             logger.warning("connection lost: %d tool call(s) of its session cancelled", self.running)
         stale_calls: set[str] = set()
-        for batch in self._batches.values():
+        for batch in {id(b): b for b in [*self._batches.values(), *self._running.values()]}.values():
             batch.stale = True
             stale_calls.update(batch.pending)
             for scope in batch.pending.values():
                 scope.cancel()
         self._batches.clear()
+        self._running.clear()
         stale_calls.update(self._answered)
         self._answered.clear()
         follow_ups = self._follow_ups
@@ -342,14 +371,14 @@ class ToolRunner:
                 item is not None and item.type == "function_call_output" and item.call_id in stale_calls
             )
 
-        self._connection._withdraw(mine, "the session that made this call is gone")
+        self._outbox.withdraw(mine, "the session that made this call is gone")
         self._follow_ups = set()
         self._out_of_band.clear()
 
     def on_response_created(self, event: ServerEvent) -> None:
         response = event.response  # type: ignore[attr-defined]
         # The sequencer (observed first) counts a response we asked for as ours even without a conversation_id.
-        if response.conversation_id is None and response.id and self._connection._sequencer.active != response.id:
+        if response.conversation_id is None and response.id and self._sequencer.active != response.id:
             self._out_of_band.add(response.id)  # its calls are the caller's business, not a turn to answer
             while len(self._out_of_band) > 64:
                 self._out_of_band.pop()
@@ -366,7 +395,7 @@ class ToolRunner:
             if scope.cancelled_caught:
                 output = _error_output("cancelled: the user interrupted the response")
             self._answered[call.call_id] = None
-            while len(self._answered) > 256:
+            while len(self._answered) > _MAX_ANSWERED:
                 del self._answered[next(iter(self._answered))]
             try:
                 await self._connection.create_item(ConversationItem.function_call_output(call.call_id, output or ""))
@@ -377,6 +406,8 @@ class ToolRunner:
             batch.answered += 1
         finally:
             batch.pending.pop(call.call_id, None)
+            if self._running.get(call.call_id) is batch:
+                del self._running[call.call_id]
             if batch.done and not batch.pending and not batch.stale and call.response_id is not None:
                 self._finish(call.response_id, batch)
 
@@ -399,7 +430,7 @@ class ToolRunner:
                 if spec.is_async:
                     result = await spec.fn(**kwargs)
                 else:
-                    result = await anyio.to_thread.run_sync(lambda: spec.fn(**kwargs), abandon_on_cancel=True)
+                    result = await default_threads.run(lambda: spec.fn(**kwargs))  # a slot is awaited in the timeout
                 return encode_output(result)
         except ToolError as exc:
             return _error_output(str(exc))
@@ -420,7 +451,7 @@ class ToolRunner:
             plan=Plan((), None),
             is_async=spec.is_async,
             name=f"tool {spec.name}",
-            router=spec.router or self._dispatcher._root,
+            router=spec.router or self._dispatcher.root,
         )
         await self._dispatcher.report(exc, event, handler)
 

@@ -48,7 +48,17 @@ from typing import Any
 import anyio
 
 from benchmarks.corpus import frame_type
-from realtime_dispatch import Connection, NotConnected, RealtimeApp, Reconnect, SendTimeout, events, on, openai
+from realtime_dispatch import (
+    Connection,
+    ConnectionFailed,
+    NotConnected,
+    RealtimeApp,
+    Reconnect,
+    SendTimeout,
+    events,
+    on,
+    openai,
+)
 from realtime_dispatch.transports import (
     MemoryServer,
     Transport,
@@ -160,9 +170,9 @@ class BackgroundSlowApp(ClosesFromTheLoop):
         self.flow.handled += 1
 
 
-def _transport_queue(app: RealtimeApp) -> int:
-    transport: Any = app._connection._transport if app._connection is not None else None
-    transport = getattr(transport, "_inner", transport)
+def _transport_queue(opened: list[Any]) -> int:
+    """Frames the client transport has read but the app has not taken (a peek for the report)."""
+    transport = opened[-1] if opened else None
     messages = getattr(transport, "_messages", None)
     return len(messages) if messages is not None else 0
 
@@ -177,7 +187,13 @@ async def run_receiving(
     options = WebSocketOptions(close_timeout=2.0)
     async with serve_websocket(fast_server(frames, flow, stop)) as port:
         endpoint = openai("slow-consumer", base_url=f"ws://127.0.0.1:{port}/v1", options=options)
-        async with app.connect(endpoint):
+        opened: list[Any] = []
+
+        async def factory() -> Any:
+            opened.append(await endpoint())
+            return opened[-1]
+
+        async with app.connect(factory):
             started = time.perf_counter()
             while time.perf_counter() - started < seconds:
                 await anyio.sleep(0.25)
@@ -188,14 +204,14 @@ async def run_receiving(
                         "rss": rss_mib(),
                         "in_flight_frames": flow.sent_frames - flow.taken_frames,
                         "in_flight_bytes": flow.sent_bytes - flow.taken_bytes,
-                        "transport_queue": _transport_queue(app),
+                        "transport_queue": _transport_queue(opened),
                         "background": gauges.get("background_tasks", 0),
                     }
                 )
             stop.set()  # the server stops producing; the app closes from its receive loop
             closing = time.perf_counter()
             flow.stop_requested = True
-            while app._connection is not None and not app.connection.closing:  # noqa: ASYNC110 (polls state that has no event)
+            while not app.connection.closing:  # noqa: ASYNC110 (polls state that has no event)
                 await anyio.sleep(0.01)
         closed_in = time.perf_counter() - closing
     return flow, app, closed_in
@@ -311,30 +327,33 @@ async def run_send_timeout(send_timeout: float) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async with serve_websocket(never_reads) as port:
         transport = await connect_websocket(f"ws://127.0.0.1:{port}/", options=WebSocketOptions(close_timeout=1.0))
-        async with app.connect(transport) as connection:
-            sent = 0
-            started = time.perf_counter()
-            try:
-                with anyio.fail_after(30):
-                    while True:
-                        began = time.perf_counter()
-                        await connection.send(chunk)
-                        sent += 1
-            except SendTimeout as exc:
-                results["error"] = f"SendTimeout: {exc}"
-                results["blocked_for"] = time.perf_counter() - began
-            except Exception as exc:
-                results["error"] = repr(exc)
-                results["blocked_for"] = time.perf_counter() - began
-            results["accepted"] = sent
-            results["accepted_mib"] = sent * len(events.encode(chunk)) / 2**20
-            results["filled_in"] = began - started
-            results["connected_after"] = connection.connected
-            try:
-                await connection.send(chunk)
-                results["next_send"] = "went out"
-            except Exception as exc:
-                results["next_send"] = type(exc).__name__
+        try:
+            async with app.connect(transport) as connection:
+                sent = 0
+                started = time.perf_counter()
+                try:
+                    with anyio.fail_after(30):
+                        while True:
+                            began = time.perf_counter()
+                            await connection.send(chunk)
+                            sent += 1
+                except SendTimeout as exc:
+                    results["error"] = f"SendTimeout: {exc}"
+                    results["blocked_for"] = time.perf_counter() - began
+                except Exception as exc:
+                    results["error"] = repr(exc)
+                    results["blocked_for"] = time.perf_counter() - began
+                results["accepted"] = sent
+                results["accepted_mib"] = sent * len(events.encode(chunk)) / 2**20
+                results["filled_in"] = began - started
+                results["connected_after"] = connection.connected
+                try:
+                    await connection.send(chunk)
+                    results["next_send"] = "went out"
+                except Exception as exc:
+                    results["next_send"] = type(exc).__name__
+        except ConnectionFailed as exc:  # the timed-out connection cannot be reopened: the app says so
+            results["ended"] = str(exc)
         stop.set()
     return results
 

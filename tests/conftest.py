@@ -42,8 +42,6 @@ async def serving(app: RealtimeApp) -> AsyncIterator[MemoryServer]:
 
 async def settle(app: RealtimeApp, server: MemoryServer) -> None:
     """Until the app has handled everything the server sent so far (a marker event, round trip)."""
-    dispatcher = app.connection._dispatcher
-    assert dispatcher is not None
-    waiter = dispatcher.expect(lambda event: event.type == "input_audio_buffer.cleared")
+    cleared = app.connection.expect("input_audio_buffer.cleared")
     await server.send_event(events.InputAudioBufferCleared.build())
-    await dispatcher.wait(waiter, 5)
+    await cleared.wait(5)

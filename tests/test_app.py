@@ -246,13 +246,19 @@ async def test_an_app_can_run_again_after_it_stopped() -> None:
 # --- how a run ends -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("code", [1000, 1001, 1006, 1011, 4000])
+@pytest.mark.parametrize("code", [1000, 1001, 1006, 1009, 1011, 4000])
 async def test_run_async_ends_when_the_server_closes(code: int) -> None:
+    """A bare transport cannot be reopened: 1000 is a normal end and returns; any other close
+    code ends the app too, but the caller learns it (ConnectionFailed with the code)."""
     app = LifespanApp()
     ended = anyio.Event()
 
     async def run(client: MemoryTransport) -> None:
-        await app.run_async(client)
+        if code == 1000:
+            await app.run_async(client)
+        else:
+            with pytest.raises(ConnectionFailed, match=f"{code}: bye"):
+                await app.run_async(client)
         ended.set()
 
     async with pair() as (client, server):

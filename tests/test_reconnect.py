@@ -182,13 +182,18 @@ async def test_without_a_factory_sends_after_the_end_fail_with_not_connected() -
 
     client, server = memory_pair()
     app = Watcher()
-    async with app.connect(client) as conn:
-        assert (await server.receive_event()).type == "session.update"
-        await server.close(1006, "lost")
-        with anyio.fail_after(5):
-            await gone.wait()
-        with pytest.raises(NotConnected):
-            await conn.send(events.ResponseCreate())
+
+    async def run() -> None:
+        async with app.connect(client) as conn:
+            assert (await server.receive_event()).type == "session.update"
+            await server.close(1006, "lost")
+            with anyio.fail_after(5):
+                await gone.wait()
+            with pytest.raises(NotConnected):
+                await conn.send(events.ResponseCreate())
+
+    with pytest.raises(ConnectionFailed, match="1006: lost"):  # a bare transport lost: the caller learns it
+        await run()
     assert app.connects == 1
 
 
@@ -237,7 +242,7 @@ async def test_a_non_recoverable_close_code_ends_the_app(code: int) -> None:
     server = Recorder(refuse)
     app = App()
     async with serve_websocket(server) as port:
-        with anyio.fail_after(10):
+        with anyio.fail_after(10), pytest.raises(ConnectionFailed, match=f"{code}: policy"):
             await app.run_async(endpoint(port))
     assert len(server.received) == 1
 

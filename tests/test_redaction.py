@@ -16,7 +16,7 @@ import anyio.abc
 import pytest
 from conftest import serving, settle
 
-from realtime_dispatch import RealtimeApp, Reconnect, events
+from realtime_dispatch import ConnectionFailed, RealtimeApp, Reconnect, events
 from realtime_dispatch._redact import REDACTED, is_credential_name, redact, redact_text
 from realtime_dispatch.testing import Recorder
 from realtime_dispatch.transports import (
@@ -294,8 +294,9 @@ async def test_close_reasons_echoing_the_key_are_logged_without_it(caplog: pytes
             task_group.start_soon(close, server, *closes.pop(0))
             return client
 
-        with anyio.fail_after(10):
+        with anyio.fail_after(10), pytest.raises(ConnectionFailed) as failed:  # 1008 ends the app abnormally
             await App().run_async(factory)
+    assert_no_secret(str(failed.value))
     messages = [r.getMessage() for r in caplog.records if r.name == "realtime_dispatch.app"]
     assert any(m.startswith("connection lost (1011") for m in messages), messages
     assert any(m.startswith("connection closed (1008") for m in messages), messages

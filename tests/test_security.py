@@ -326,7 +326,12 @@ async def record(
 
         recorder = Recorder(factory, lines)
         with anyio.fail_after(10):
-            await app.run_async(recorder)
+            if close[0] == 1000:
+                await app.run_async(recorder)
+            else:  # an abnormal close ends the app with ConnectionFailed, its reason scrubbed too
+                with pytest.raises(ConnectionFailed) as failed:
+                    await app.run_async(recorder)
+                assert_no_secret(str(failed.value))
     assert lines == recorder.lines
     assert replay(lines).connections  # the recording stays a valid one
     return [json.loads(line) | {"text": line} for line in lines]
@@ -506,7 +511,7 @@ async def test_a_frame_above_max_size_closes_with_1009_and_the_app_reports_it(ca
         endpoint = openai(
             "gpt-realtime", base_url=f"ws://127.0.0.1:{port}/v1", options=WebSocketOptions(max_size=limit)
         )
-        with anyio.fail_after(10):
+        with anyio.fail_after(10), pytest.raises(ConnectionFailed, match="1009"):  # the caller learns it
             await app.run_async(endpoint)
     assert app.seen == ["small"]  # the frame before it was handled; the big one never was
     assert app.disconnects == 1

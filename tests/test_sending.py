@@ -282,6 +282,7 @@ async def test_an_out_of_band_response_created_while_our_create_waits_is_not_tak
         await server.send_event(created("resp_oob", conversation=None))  # someone's out-of-band response
         await server.send_event(finished("resp_oob"))
         await anyio.sleep(0.05)
+        assert conn._sequencer is not None
         assert conn._sequencer.busy  # still waiting for our own response to start
         tg.start_soon(conn.create_response)
         with anyio.move_on_after(0.1) as held:  # held back: ours has not even started
@@ -516,10 +517,10 @@ async def test_sends_that_waited_for_a_reconnect_time_out_on_a_connection_that_n
                 await first_server.close(1011, "lost")
                 await disconnected.wait()
                 tg.start_soon(append, conn, b"a")  # both wait for the connection, in this order
-                while len(conn._pending) < 1:  # noqa: ASYNC110
+                while conn.pending_sends < 1:  # noqa: ASYNC110
                     await anyio.sleep(0.001)
                 tg.start_soon(append, conn, b"b")
-                while len(conn._pending) < 2:  # noqa: ASYNC110
+                while conn.pending_sends < 2:  # noqa: ASYNC110
                     await anyio.sleep(0.001)
                 await both_done.wait()
                 assert len(servers) == 2  # "b" stayed queued and went out on the connection after the stuck one

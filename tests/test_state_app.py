@@ -91,9 +91,9 @@ async def test_state_after_a_response_interrupted_by_barge_in() -> None:
                 await server.send_event(
                     events.ResponseOutputAudioDelta.build(response_id="resp_1", item_id="item_a", delta=pcm_100ms)
                 )
-            waiter = app.connection._dispatcher.expect(lambda e: e.type == "input_audio_buffer.cleared")  # type: ignore[union-attr]
+            cleared = app.connection.expect("input_audio_buffer.cleared")
             await server.send_event(events.InputAudioBufferCleared.build())
-            await app.connection._dispatcher.wait(waiter, 5)  # type: ignore[union-attr]
+            await cleared.wait(5)
             app.playback.played("item_a", ms=150)
             await server.send_event(events.InputAudioBufferSpeechStarted.build(audio_start_ms=2000, item_id="item_u2"))
             with anyio.fail_after(5):
@@ -105,9 +105,9 @@ async def test_state_after_a_response_interrupted_by_barge_in() -> None:
                 events.ConversationItemTruncated.build(item_id="item_a", content_index=0, audio_end_ms=150)
             )
             await server.send_event(events.ResponseDone.build(response=cancelled))
-            waiter = app.connection._dispatcher.expect(lambda e: e.type == "input_audio_buffer.cleared")  # type: ignore[union-attr]
+            cleared = app.connection.expect("input_audio_buffer.cleared")
             await server.send_event(events.InputAudioBufferCleared.build())
-            await app.connection._dispatcher.wait(waiter, 5)  # type: ignore[union-attr]
+            await cleared.wait(5)
     finally:
         await server.close()
         await client.aclose()

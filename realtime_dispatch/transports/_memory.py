@@ -35,8 +35,9 @@ class _End:
         try:
             await self._send.send(data)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self._closed = TransportClosed(1006, "peer gone")
-            raise self._closed from None
+            # Not remembered as how the connection closed: the peer's close marker may still be
+            # waiting to be received, and its code is the one a reader must see (as on a socket).
+            raise TransportClosed(1006, "peer gone") from None
 
     async def _get(self) -> bytes:
         if self._closed is not None:
