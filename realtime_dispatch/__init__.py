@@ -15,17 +15,24 @@ from ._app import on_error as on_error
 from ._connection import Connection as Connection
 from ._connection import NotConnected as NotConnected
 from ._connection import SendTimeout as SendTimeout
+from ._dispatch import HandlerCancelled as HandlerCancelled
 from ._dispatch import HandlerTimeout as HandlerTimeout
 from ._endpoints import ConfigError as ConfigError
 from ._endpoints import Endpoint as Endpoint
 from ._endpoints import azure as azure
 from ._endpoints import openai as openai
+from ._lifecycle import EndReason as EndReason
+from ._lifecycle import Outcome as Outcome
+from ._lifecycle import SessionListener as SessionListener
+from ._lifecycle import SessionState as SessionState
 from ._metrics import Metrics as Metrics
 from ._playback import Playback as Playback
 from ._reconnect import ConnectionFailed as ConnectionFailed
 from ._reconnect import Reconnect as Reconnect
 from ._replies import ServerError as ServerError
 from ._router import Router as Router
+from ._session import Feature as Feature
+from ._session import SessionSetup as SessionSetup
 from ._sequencer import ResponseInProgress as ResponseInProgress
 from ._state import Conversation as Conversation
 from ._tools import ToolCall as ToolCall
@@ -44,9 +51,13 @@ __all__ = (
     "ConnectionFailed",
     "Endpoint",
     "DecodeError",
+    "EndReason",
+    "Feature",
+    "HandlerCancelled",
     "HandlerTimeout",
     "Metrics",
     "NotConnected",
+    "Outcome",
     "Playback",
     "RealtimeApp",
     "Reconnect",
@@ -54,6 +65,9 @@ __all__ = (
     "Router",
     "SendTimeout",
     "ServerError",
+    "SessionListener",
+    "SessionSetup",
+    "SessionState",
     "ToolCall",
     "ToolError",
     "ToolTimeout",

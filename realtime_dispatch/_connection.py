@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast, overload
 
-from ._lifecycle import Lifecycle, NotConnected, Outcome, State
+from ._lifecycle import Lifecycle, NotConnected, Outcome, SessionState
 from ._middleware import Middleware, compose
 from ._outbox import Outbox, SendTimeout
 from ._replies import ServerError, reply_matcher
@@ -133,7 +133,7 @@ class Connection:
         return self._lifecycle.closing
 
     @property
-    def state(self) -> State:
+    def state(self) -> SessionState:
         """Where the session stands: connecting, open, reconnecting, closing or closed."""
         return self._lifecycle.state
 

@@ -31,7 +31,7 @@ __all__ = (
     "Outcome",
     "Retry",
     "SessionListener",
-    "State",
+    "SessionState",
 )
 
 
@@ -40,7 +40,7 @@ class NotConnected(RuntimeError):
     ended for good while this call waited for it."""
 
 
-class State(enum.Enum):
+class SessionState(enum.Enum):
     CONNECTING = "connecting"
     OPEN = "open"
     RECONNECTING = "reconnecting"
@@ -131,7 +131,7 @@ class Lifecycle:
     def __init__(self, policy: Reconnect | None, *, can_reconnect: bool) -> None:
         self.policy = policy
         self.can_reconnect = can_reconnect
-        self.state = State.CONNECTING
+        self.state = SessionState.CONNECTING
         self.outcome: Outcome | None = None
         self.failures = 0  # failed attempts in a row (connects that failed, connections that died young)
         self.recent: deque[str] = deque(maxlen=_RECENT)  # what those failures were
@@ -158,13 +158,13 @@ class Lifecycle:
     @property
     def closing(self) -> bool:
         """``close()`` was asked for, or the session ended: nothing is to be reopened."""
-        return self.state in (State.CLOSING, State.CLOSED)
+        return self.state in (SessionState.CLOSING, SessionState.CLOSED)
 
     def opened(self, now: float) -> None:
         """A connection is open (its session is about to be sent)."""
         if self.closing:
             return
-        self.state = State.OPEN
+        self.state = SessionState.OPEN
         self._opened_at = now
         self._attempt, self._retrying = self._retrying, False
         self.sessions += 1
@@ -175,7 +175,7 @@ class Lifecycle:
         """The client asks to end the session; True the first time."""
         if self.closing:
             return False
-        self.state = State.CLOSING
+        self.state = SessionState.CLOSING
         for listener in self._listeners:
             listener.session_closing()
         return True
@@ -251,8 +251,8 @@ class Lifecycle:
         return self._retry(self.policy.delay(self.failures))
 
     def _retry(self, delay: float, *, attempt: bool = True) -> Retry:
-        was_open = self.state is State.OPEN
-        self.state = State.RECONNECTING
+        was_open = self.state is SessionState.OPEN
+        self.state = SessionState.RECONNECTING
         self._retrying = attempt
         if was_open:
             for listener in self._listeners:
@@ -260,10 +260,10 @@ class Lifecycle:
         return Retry(delay, self.failures + 1)
 
     def _end(self, outcome: Outcome) -> End:
-        if self.state is State.CLOSED:
+        if self.state is SessionState.CLOSED:
             assert self.outcome is not None
             return End(self.outcome)
-        self.state = State.CLOSED
+        self.state = SessionState.CLOSED
         self.outcome = outcome
         for listener in self._listeners:
             listener.session_ended(outcome)
