@@ -31,9 +31,9 @@ from ._reconnect import ConnectionFailed as ConnectionFailed
 from ._reconnect import Reconnect as Reconnect
 from ._replies import ServerError as ServerError
 from ._router import Router as Router
+from ._sequencer import ResponseInProgress as ResponseInProgress
 from ._session import Feature as Feature
 from ._session import SessionSetup as SessionSetup
-from ._sequencer import ResponseInProgress as ResponseInProgress
 from ._state import Conversation as Conversation
 from ._tools import ToolCall as ToolCall
 from ._tools import ToolError as ToolError

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar, cast, overload
 from ._lifecycle import Lifecycle, NotConnected, Outcome, SessionState
 from ._middleware import Middleware, compose
 from ._outbox import Outbox, SendTimeout
+from ._redact import shown_frame
 from ._replies import ServerError, reply_matcher
 from ._router import matcher
 from ._sequencer import ResponseSequencer, SequencerPolicy
@@ -326,7 +327,7 @@ class Connection:
                 try:
                     yield decode(frame)
                 except DecodeError as exc:
-                    logger.warning("dropped a frame that does not decode: %s (frame: %.200r)", exc, exc.raw)
+                    logger.warning("dropped a frame that does not decode: %s (frame: %s)", exc, shown_frame(exc.raw))
         finally:
             self._iterating = False
 

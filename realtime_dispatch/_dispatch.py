@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import math
 import sys
 import time
 import types
@@ -23,11 +22,11 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
-from ._handlers import Inject, Plan, is_async_callable
+from ._handlers import HandlerCancelled, Inject, Plan, is_async_callable, stray_cancellation
 from ._lifecycle import NotConnected, Outcome, SessionListener
 from ._metrics import Metrics
 from ._middleware import Middleware, compose
-from ._redact import redact_text
+from ._redact import redact_text, shown_frame
 from ._router import UNKNOWN_KEY, ErrorHandler, Handler, Router, matcher, matches
 from ._sequencer import ResponseSequencer
 from ._threads import default_threads
@@ -664,31 +663,6 @@ class _Suspended:
                 waiting = send(sent)
 
 
-def stray_cancellation(exc: BaseException) -> bool:
-    """A cancellation that does not come from cancelling the running task (a handler awaited a
-    future it had cancelled itself, say): the handler's failure, not a reason to stop the app."""
-    if isinstance(exc, asyncio.CancelledError):
-        try:
-            task = asyncio.current_task()
-        except RuntimeError:  # not asyncio (trio): there an asyncio cancellation is a plain error
-            return True
-        return task is None or task.cancelling() == 0
-    if isinstance(exc, anyio.get_cancelled_exc_class()):  # trio: only a cancelled scope raises it
-        return anyio.current_effective_deadline() != -math.inf
-    return False
-
-
-class HandlerCancelled(RuntimeError):
-    """A handler, background handler or tool ended with a cancellation that was not the app's
-    (it awaited something that was cancelled): reported to the error handlers, and the app goes
-    on. ``__cause__`` is the cancellation."""
-
-    def __init__(self, handler: str, cancellation: BaseException) -> None:
-        super().__init__(f"{handler} was cancelled, but not by the app: {cancellation!r}")
-        self.handler = handler
-        self.__cause__ = cancellation
-
-
 class HandlerTimeout(TimeoutError):
     """A background handler ran past its ``timeout`` and was cancelled."""
 
@@ -748,7 +722,7 @@ def _log_slow(handler: Handler, event: ServerEvent | None, elapsed: float, thres
 
 def _log_unhandled_exception(exc: Exception, event: ServerEvent | None, handler: Handler | None) -> None:
     if isinstance(exc, DecodeError):
-        logger.warning("dropped a frame that does not decode: %s (frame: %.200r)", exc, exc.raw)
+        logger.warning("dropped a frame that does not decode: %s (frame: %s)", exc, shown_frame(exc.raw))
     elif handler is None:
         logger.error("exception in the receive loop on %s", event.type if event else "a frame", exc_info=exc)
     else:

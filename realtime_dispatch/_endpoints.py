@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ._redact import is_credential_name, redact, redact_text
 from .transports import Transport, WebSocketOptions, connect_websocket
 
 __all__ = ("ConfigError", "Endpoint", "azure", "openai")
@@ -41,8 +42,8 @@ class Endpoint:
     api: str = "ga"
 
     def __repr__(self) -> str:
-        shown = {k: ("<redacted>" if k.lower() in _SECRET_HEADERS else v) for k, v in self.headers.items()}
-        return f"Endpoint(url={self.url!r}, headers={shown!r}, api={self.api!r})"
+        shown = redact(dict(self.headers))
+        return f"Endpoint(url={redact_text(self.url)!r}, headers={shown!r}, api={self.api!r})"
 
     __str__ = __repr__
 
@@ -189,7 +190,7 @@ def _needs_key(base: str) -> bool:
 
 def _scrub(exc: BaseException, headers: Mapping[str, str]) -> None:
     """Remove credentials from an exception's message, in place."""
-    secrets = [v for k, v in headers.items() if k.lower() in _SECRET_HEADERS and v]
+    secrets = [v for k, v in headers.items() if (k.lower() in _SECRET_HEADERS or is_credential_name(k)) and v]
     secrets += [v.split(" ", 1)[1] for v in secrets if " " in v]
     if not secrets:
         return
@@ -204,4 +205,4 @@ def _scrub(exc: BaseException, headers: Mapping[str, str]) -> None:
         if isinstance(value, str):
             for secret in secrets:
                 value = value.replace(secret, "<redacted>")
-            setattr(exc, name, value)
+            setattr(exc, name, redact_text(value))

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import functools
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable
 from typing import Any, Union
 
+import anyio
+
 from .events import ServerEvent
 
-__all__ = ("Inject", "Plan", "analyse", "event_types_of", "is_async_callable", "qualified_name")
+__all__ = (
+    "HandlerCancelled",
+    "Inject",
+    "Plan",
+    "analyse",
+    "event_types_of",
+    "is_async_callable",
+    "qualified_name",
+    "stray_cancellation",
+)
 
 
 class Inject(enum.Enum):
@@ -161,3 +174,28 @@ def _classify(annotation: Any, app_type: type, connection_type: type, allow_exce
         if allow_exception and issubclass(annotation, BaseException):
             return Inject.EXCEPTION
     return None
+
+
+def stray_cancellation(exc: BaseException) -> bool:
+    """A cancellation that does not come from cancelling the running task (a handler awaited a
+    future it had cancelled itself, say): the handler's failure, not a reason to stop the app."""
+    if isinstance(exc, asyncio.CancelledError):
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # not asyncio (trio): there an asyncio cancellation is a plain error
+            return True
+        return task is None or task.cancelling() == 0
+    if isinstance(exc, anyio.get_cancelled_exc_class()):  # trio: only a cancelled scope raises it
+        return anyio.current_effective_deadline() != -math.inf
+    return False
+
+
+class HandlerCancelled(RuntimeError):
+    """A handler, background handler or tool ended with a cancellation that was not the app's
+    (it awaited something that was cancelled): reported to the error handlers, and the app goes
+    on. ``__cause__`` is the cancellation."""
+
+    def __init__(self, handler: str, cancellation: BaseException) -> None:
+        super().__init__(f"{handler} was cancelled, but not by the app: {cancellation!r}")
+        self.handler = handler
+        self.__cause__ = cancellation

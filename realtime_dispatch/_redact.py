@@ -40,7 +40,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ("REDACTED", "is_credential_name", "redact", "redact_text")
+__all__ = ("REDACTED", "is_credential_name", "redact", "redact_text", "shown_frame")
 
 REDACTED = "<redacted>"
 
@@ -108,3 +108,9 @@ def _redact(value: Any, secret: bool) -> Any:
     if isinstance(value, tuple):
         return tuple(_redact(item, secret) for item in value)
     return value
+
+
+def shown_frame(raw: bytes | bytearray | memoryview | str, limit: int = 200) -> str:
+    """A frame for a log line: scrubbed of secrets first, then cut to ``limit`` characters."""
+    text = bytes(raw).decode("utf-8", "replace") if not isinstance(raw, str) else raw
+    return repr(redact_text(text)[:limit])

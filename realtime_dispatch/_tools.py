@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, overload
 import anyio
 import msgspec
 
-from ._handlers import Plan, _resolve_hints, is_async_callable, qualified_name
+from ._handlers import HandlerCancelled, Plan, _resolve_hints, is_async_callable, qualified_name, stray_cancellation
 from ._lifecycle import Outcome, SessionListener
 from ._threads import default_threads
 from .events import (
@@ -437,6 +437,11 @@ class ToolRunner(SessionListener):
         except Exception as exc:
             await self._report(exc, spec, event)
             return _error_output(f"{type(exc).__name__}: {exc}")
+        except BaseException as exc:
+            if not stray_cancellation(exc):
+                raise  # the app's (or the interruption's) cancellation: not the tool's failure
+            await self._report(HandlerCancelled(f"tool {spec.name}", exc), spec, event)
+            return _error_output("the tool was cancelled")
         assert timeout is not None  # only our deadline ends the block without a return
         await self._report(ToolTimeout(spec.name, timeout), spec, event)
         return _error_output(f"the tool timed out after {timeout:g} s")
