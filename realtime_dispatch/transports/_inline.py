@@ -16,7 +16,7 @@ from typing import Any
 
 from ._base import TransportClosed
 
-__all__ = ("AVAILABLE", "READ_HIGH_WATER", "READ_LOW_WATER", "InboundQueue", "enter", "leave")
+__all__ = ("AVAILABLE", "READ_HIGH_WATER", "READ_LOW_WATER", "REPLY_HIGH_WATER", "InboundQueue", "enter", "leave")
 
 _enter_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] | None = getattr(
     asyncio.tasks, "_enter_task", None
@@ -46,6 +46,10 @@ def leave(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
 # Stop reading from the socket while this many payload bytes wait for ``receive``; resume below the low mark.
 READ_HIGH_WATER = 16 * 1024 * 1024
 READ_LOW_WATER = 4 * 1024 * 1024
+# Stop reading from the socket while the replies that reading makes the protocol write (pongs to the
+# peer's pings) have pushed our outgoing buffer past this many bytes; resume once it drains (asyncio's
+# resume_writing). Else a peer that pings without reading grows that buffer without bound.
+REPLY_HIGH_WATER = 1024 * 1024
 
 
 class InboundQueue:
@@ -67,6 +71,7 @@ class InboundQueue:
         # Payload bytes queued: an upper bound (kept cheaply by the callback), exact while reading is paused.
         self._buffered = 0
         self._reading_paused = False
+        self._reply_hold = False  # reading also paused until our outgoing buffer drains (_replies_written)
         self._waiter: asyncio.Future[None] | None = None  # a receive() waiting for a message
         self._inline: Callable[[Any], object] | None = None
         # _inline while a receive() waits on an empty queue and has not been woken (cancelled counts
@@ -187,14 +192,33 @@ class InboundQueue:
         # below it cannot make every message recount the queue.
         if buffered > READ_HIGH_WATER // 2 and self._ended() is None:
             self._reading_paused = True
-            self._pause_reading()
+            if not self._reply_hold:  # else already paused
+                self._pause_reading()
 
     def _consumed(self, item: object) -> None:
         """``receive`` took ``item`` while reading is paused: resume at the low mark."""
         self._buffered -= _size(item)
         if self._buffered <= READ_LOW_WATER:
             self._reading_paused = False
-            if self._ended() is None:
+            if self._ended() is None and not self._reply_hold:  # else resumed when the writes drain
+                self._resume_reading()
+
+    # --- write backpressure on what reading makes us write ------------------------------------------
+
+    def _replies_written(self, buffered: int) -> None:
+        """Reading made the protocol write replies (pongs, a close reply) while the socket is not
+        writable (after ``pause_writing``), and ``buffered`` bytes now wait to go out: above
+        ``REPLY_HIGH_WATER``, stop reading until they drain (``_writes_drained``)."""
+        if buffered > REPLY_HIGH_WATER and not self._reply_hold and self._ended() is None:
+            self._reply_hold = True
+            if not self._reading_paused:  # else already paused
+                self._pause_reading()
+
+    def _writes_drained(self) -> None:
+        """The outgoing buffer drained (``resume_writing``): read again, unless the queue is full."""
+        if self._reply_hold:
+            self._reply_hold = False
+            if not self._reading_paused and self._ended() is None:
                 self._resume_reading()
 
 

@@ -8,7 +8,7 @@ with ``pip install 'realtime-dispatch[fast]'``.
 The per-frame path is kept short on purpose (it runs for every audio delta): one Python
 call per frame for a complete TEXT frame (the listener appends the copy to the queue), and
 one wake-up of a waiting ``receive`` per batch of frames, not per frame (only the frame
-that finds the queue empty wakes it). Everything else (fragments, BINARY, CLOSE, a frame
+that finds the queue empty wakes it). Everything else (fragments, BINARY, PING, CLOSE, a frame
 over ``max_size``) takes the slower general path in ``_on_frame``.
 """
 
@@ -85,6 +85,7 @@ class PicowsTransport(_inline.InboundQueue):
         self._BINARY: Any = None
         self._CONT: Any = None
         self._CLOSE: Any = None
+        self._PING: Any = None
 
     @property
     def closed(self) -> TransportClosed | None:
@@ -195,12 +196,19 @@ class PicowsTransport(_inline.InboundQueue):
                 self._fragments = []
                 self._fragments_size = 0
                 self._deliver(message)
+        elif msg_type is self._PING:
+            # Answered here rather than by picows (enable_auto_pong), which would write a pong per
+            # ping however full our outgoing buffer: a peer that pings and never reads would grow it
+            # without bound. Above REPLY_HIGH_WATER reading stops until the buffer drains.
+            ws.send_pong(frame.get_payload_as_bytes())
+            if self._writable is not None:
+                self._replies_written(ws.underlying_transport.get_write_buffer_size())
         elif msg_type is self._CLOSE:
             if not ws.is_close_frame_sent:  # the peer started the closing handshake: answer it
                 with suppress(Exception):
                     ws.send_close(frame.get_close_code(), frame.get_close_message())
             ws.disconnect()
-        # PING is answered by picows (enable_auto_pong); PONG is consumed by its auto-ping.
+        # PONG is consumed by picows' auto-ping.
 
     def _deliver(self, data: bytes) -> None:
         """Queue one complete message, or run the inline step on it; the listener's fast path
@@ -228,6 +236,7 @@ class PicowsTransport(_inline.InboundQueue):
         # wait_disconnected(): retrieve it, or asyncio logs "exception was never retrieved".
         self._reaper = asyncio.get_running_loop().create_task(self._reap(ws))
         self._reading_paused = False
+        self._reply_hold = False
         self._armed = None
         for future in (self._waiter, self._writable):
             if future is not None and not future.done():
@@ -247,6 +256,7 @@ class PicowsTransport(_inline.InboundQueue):
         writable, self._writable = self._writable, None
         if writable is not None and not writable.done():
             writable.set_result(None)
+        self._writes_drained()
 
     def _close_marker(self) -> TransportClosed:
         ws = self._ws
@@ -312,6 +322,7 @@ async def connect_picows(
     transport._BINARY = picows.WSMsgType.BINARY
     transport._CONT = picows.WSMsgType.CONTINUATION
     transport._CLOSE = picows.WSMsgType.CLOSE
+    transport._PING = picows.WSMsgType.PING
 
     messages = transport._messages
     text = picows.WSMsgType.TEXT
@@ -388,7 +399,7 @@ async def connect_picows(
                 ssl_context=ssl_context,
                 websocket_handshake_timeout=options.open_timeout,
                 logger_name="realtime_dispatch.picows",
-                enable_auto_pong=True,
+                enable_auto_pong=False,  # _on_frame answers pings, within write backpressure
                 max_frame_size=transport._max_size,
                 extra_headers=request_headers,
                 max_redirects=0,

@@ -5,7 +5,8 @@ tests) and the client under trio; under asyncio ``connect_websocket`` returns th
 ``AsyncioWebSocketTransport`` instead (``_websocket_asyncio``). The connection runs no task
 of its own: frames are read by whoever calls ``receive`` (the app's receive loop),
 keepalive pings are sent only while that reader waits on a silent peer, and sends take a
-lock only when contended.
+lock only when contended. Neither keepalive nor ``close`` waits behind a send blocked on a
+dead peer's full socket: they leave their frame for that send to write, time out, and hang up.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
+from . import _inline
 from ._base import TransportClosed
 
 if TYPE_CHECKING:
@@ -118,6 +120,7 @@ class WebSocketTransport:
         self._messages: deque[bytes] = deque()
         self._fragments: list[bytes] = []
         self._send_lock = anyio.Lock(fast_acquire=True)
+        self._write_cut = False  # a write was cancelled (by a timeout on a full socket, say): maybe midway
         self._reading = False
         self._reader_done: anyio.Event | None = None  # set when a reader returns, for close()
         self._pong_waiting: bytes | None = None
@@ -146,6 +149,10 @@ class WebSocketTransport:
             await self._close_stream()
             self._closed = self._closed or TransportClosed(1006, "connection lost")
             raise self._closed from None
+        if self._stream_closed:
+            # Keepalive or close() hung up while this send waited on the socket (anyio's stream on
+            # asyncio then returns as if it had written): the message may not have gone out.
+            raise self._closed or self._close_marker()
 
     def receive_nowait(self) -> bytes | None:
         """A buffered message, or None: lets the receive loop skip a coroutine per frame."""
@@ -196,19 +203,24 @@ class WebSocketTransport:
         if self._protocol.state is State.CONNECTING:  # no WebSocket yet: nothing to close but the socket
             await self._close_stream()
             return
-        if self._protocol.state is State.OPEN:
-            self._protocol.send_close(code, reason)
-            with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                await self._flush()
-        if not self._reading:
-            # Nobody is reading: drain until the peer answers the close, or give up.
-            with anyio.move_on_after(self._options.close_timeout):
-                while self._closed is None and not self._stream_closed:
-                    await self._read_once()
-        else:
-            # The reader will see the close reply; give it the close timeout to do so.
-            self._reader_done = anyio.Event()
-            with anyio.move_on_after(self._options.close_timeout):
+        # All of it within close_timeout, and never behind the send lock: a send blocked on the full
+        # socket of a dead peer holds it for good (hanging up at the end ends that send too).
+        with anyio.move_on_after(self._options.close_timeout):
+            if self._protocol.state is State.OPEN:
+                self._protocol.send_close(code, reason)
+                if not self._send_lock.locked():  # else the send in progress writes it after its own frames
+                    with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                        await self._flush()
+            if not self._reading:
+                # Nobody is reading: drain until the peer answers the close, or give up. What this
+                # reads waits for a receive() that may never come: past READ_HIGH_WATER bytes (a peer
+                # that floods rather than answers), stop reading and hang up.
+                drained = 0
+                while self._closed is None and not self._stream_closed and drained <= _inline.READ_HIGH_WATER:
+                    drained += await self._read_once()
+            else:
+                # The reader will see the close reply; give it the close timeout to do so.
+                self._reader_done = anyio.Event()
                 await self._reader_done.wait()
         await self._close_stream()
         if self._closed is None:
@@ -216,8 +228,9 @@ class WebSocketTransport:
 
     # --- internals -----------------------------------------------------------------------------
 
-    async def _read_once(self) -> None:
-        """Read from the socket once (pinging a silent peer) and turn the bytes into messages."""
+    async def _read_once(self) -> int:
+        """Read from the socket once (pinging a silent peer) and turn the bytes into messages;
+        how many bytes it read."""
         if self._protocol.close_expected():
             # A close frame went out (ours, or our answer to the peer's): the peer should hang up
             # now. Give it close_timeout, then hang up ourselves.
@@ -227,32 +240,55 @@ class WebSocketTransport:
                 await self._close_stream()
                 if self._closed is None:
                     self._closed = self._close_marker()
-                return
+                return 0
             await self._feed(data)
-            return
+            return len(data) if data else 0
         interval = self._options.ping_interval
         if interval is None:
-            await self._feed(await self._receive_raw())
-            return
+            data = await self._receive_raw()
+            await self._feed(data)
+            return len(data) if data else 0
         with anyio.move_on_after(interval) as scope:
             data = await self._receive_raw()
         if not scope.cancelled_caught:
             await self._feed(data)
-            return
-        # Silent for a whole interval: check the peer is still there.
+            return len(data) if data else 0
+        # Silent for a whole interval: check the peer is still there. Never behind the send lock:
+        # a send blocked on the full socket of a dead peer would hold the ping back for good. The
+        # send in progress writes the ping after its own frames instead, and the timeout runs.
         payload = os.urandom(4)
         self._pong_waiting = payload
         self._protocol.send_ping(payload)
-        await self._flush()
+        read = 0
         with anyio.move_on_after(self._options.ping_timeout):
+            if not self._send_lock.locked():
+                try:
+                    await self._flush()
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                    await self._close_stream()
+                    self._closed = self._closed or TransportClosed(1006, "connection lost")
+                    return 0
             while self._pong_waiting is not None and not self._messages and self._closed is None:
-                await self._feed(await self._receive_raw())
-            return
+                data = await self._receive_raw()
+                read += len(data) if data else 0
+                await self._feed(data)
+            return read
+        await self._keepalive_failed()
+        return read
+
+    async def _keepalive_failed(self) -> None:
+        """No pong within ping_timeout (or our writes stuck for as long): close with 1011."""
         logger.warning("no pong within %gs: closing the connection", self._options.ping_timeout)
-        self._protocol.fail(1011, "keepalive ping timeout")
-        await self._flush()
         self._closed = TransportClosed(1011, "keepalive ping timeout")
-        await self._close_stream()
+        self._protocol.fail(1011, "keepalive ping timeout")
+        if not self._send_lock.locked() and not self._write_cut and not self._stream_closed:
+            # Tell the peer why, unless a write is stuck on the socket, or was and timed out.
+            with (
+                anyio.move_on_after(self._options.close_timeout),
+                suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError),
+            ):
+                await self._flush()
+        await self._close_stream()  # also ends a send blocked on the socket
 
     async def _receive_raw(self) -> bytes | None:
         """The next bytes from the socket, or None at end of stream."""
@@ -262,17 +298,16 @@ class WebSocketTransport:
             return None
 
     async def _feed(self, data: bytes | None) -> None:
+        protocol = self._protocol
         if data is None:
-            self._protocol.receive_eof()
+            protocol.receive_eof()
         else:
-            self._protocol.receive_data(data)
-        lost = False
-        try:
-            await self._flush()  # pongs and close replies the protocol queued
-        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            lost = True  # we can still deliver what arrived; the connection is over
-        self._collect(self._protocol.events_received())
-        if lost or data is None or self._protocol.state is State.CLOSED:
+            protocol.receive_data(data)
+        # Pongs and close replies the protocol queued (we can still deliver what arrived if the
+        # connection is lost meanwhile).
+        lost = bool(protocol.writes) and not await self._write_replies()
+        self._collect(protocol.events_received())
+        if lost or data is None or protocol.state is State.CLOSED:
             await self._close_stream()
             if self._closed is None:
                 self._closed = self._close_marker()
@@ -295,22 +330,50 @@ class WebSocketTransport:
             elif opcode is Opcode.PONG and event.data == self._pong_waiting:
                 self._pong_waiting = None
 
+    async def _write_replies(self) -> bool:
+        """Write the replies that reading made the protocol queue; False if the connection is lost.
+
+        Reading waits for them to be written (behind a send in progress, too): that is the
+        backpressure on what reading makes us write, the pongs to a ping flood among them. With
+        keepalive on, not for longer than a ping and its timeout: a peer that reads none of our
+        writes for so long is no more alive than a silent one."""
+        interval = self._options.ping_interval
+        try:
+            if interval is None:
+                await self._flush()
+                return True
+            with anyio.move_on_after(interval + self._options.ping_timeout) as scope:
+                await self._flush()
+        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return False
+        if scope.cancelled_caught:
+            await self._keepalive_failed()
+        return True
+
     async def _flush(self) -> None:
+        """Write what the protocol queued, and what others queue meanwhile: a keepalive ping, a
+        pong or a close frame left to the send in progress."""
+        protocol = self._protocol
         async with self._send_lock:
-            for chunk in self._protocol.data_to_send():
-                if chunk:
-                    await self._stream.send(chunk)
-                elif isinstance(self._stream, TLSStream):
-                    await self._close_stream()  # TLS cannot half-close: end of our side is the end
-                    return
-                else:
-                    # End of our side. A socket the peer already shut can fail here (EBADF/ENOTCONN on
-                    # trio): either way the stream is done.
-                    try:
-                        await self._stream.send_eof()
-                    except (NotImplementedError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                        await self._close_stream()
+            while protocol.writes:
+                for chunk in protocol.data_to_send():
+                    if chunk:
+                        try:
+                            await self._stream.send(chunk)
+                        except anyio.get_cancelled_exc_class():
+                            self._write_cut = True
+                            raise
+                    elif isinstance(self._stream, TLSStream):
+                        await self._close_stream()  # TLS cannot half-close: end of our side is the end
                         return
+                    else:
+                        # End of our side. A socket the peer already shut can fail here (EBADF/ENOTCONN
+                        # on trio): either way the stream is done.
+                        try:
+                            await self._stream.send_eof()
+                        except (NotImplementedError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                            await self._close_stream()
+                            return
 
     async def _close_stream(self) -> None:
         if not self._stream_closed:

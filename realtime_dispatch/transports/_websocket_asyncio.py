@@ -70,7 +70,8 @@ class AsyncioWebSocketTransport(_inline.InboundQueue, asyncio.Protocol):
         if self._writable is not None:  # the peer reads slower than we write: wait for the socket
             await asyncio.shield(self._writable)
             if self._protocol.state is not State.OPEN or self._lost.done():
-                raise self._close_marker()
+                # Keepalive or close() ended the connection meanwhile: say how (1011 for keepalive).
+                raise self._closed or self._close_marker()
         self._protocol.send_text(data)
         self._write_out()
 
@@ -109,7 +110,8 @@ class AsyncioWebSocketTransport(_inline.InboundQueue, asyncio.Protocol):
         self._last_data = self._loop.time()
         protocol = self._protocol
         protocol.receive_data(data)
-        self._write_out()  # pongs and close replies the protocol queued
+        if self._write_out() and self._writable is not None:  # pongs and close replies, to a full socket
+            self._replies_written(self._transport.get_write_buffer_size() if self._transport is not None else 0)
         self._take(protocol.events_received())
 
     def eof_received(self) -> bool | None:
@@ -140,6 +142,7 @@ class AsyncioWebSocketTransport(_inline.InboundQueue, asyncio.Protocol):
         writable, self._writable = self._writable, None
         if writable is not None and not writable.done():
             writable.set_result(None)
+        self._writes_drained()
 
     # --- internals -----------------------------------------------------------------------------
 
@@ -195,11 +198,13 @@ class AsyncioWebSocketTransport(_inline.InboundQueue, asyncio.Protocol):
             with suppress(Exception):
                 self._transport.resume_reading()
 
-    def _write_out(self) -> None:
+    def _write_out(self) -> bool:
+        """Write what the protocol queued; whether there was anything."""
         transport = self._transport
         if transport is None:
-            return
-        for chunk in self._protocol.data_to_send():
+            return False
+        chunks = self._protocol.data_to_send()
+        for chunk in chunks:
             if chunk:
                 transport.write(chunk)
             elif transport.can_write_eof():  # end of our side
@@ -211,6 +216,7 @@ class AsyncioWebSocketTransport(_inline.InboundQueue, asyncio.Protocol):
             # A close frame went out (ours, or our answer to the peer's): the peer should hang up
             # now. Give it close_timeout, then hang up ourselves.
             self._hang_up = self._loop.call_later(self._options.close_timeout, self._abort_if_open)
+        return bool(chunks)
 
     def _abort_if_open(self) -> None:
         if not self._lost.done() and self._transport is not None:
@@ -236,6 +242,8 @@ class AsyncioWebSocketTransport(_inline.InboundQueue, asyncio.Protocol):
         if self._reading_paused:  # nobody reads (backpressure): a pong could not be seen either
             self._keepalive = self._loop.call_later(interval, self._check_silence)
             return
+        # Reading held because the peer does not read what we write (_reply_hold) is no reason to
+        # wait: such a peer is pinged, and dropped unless our writes drain and its pong comes back.
         quiet = self._loop.time() - self._last_data
         if quiet < interval:  # something arrived meanwhile: check again when it has been quiet for long enough
             self._keepalive = self._loop.call_later(interval - quiet, self._check_silence)
