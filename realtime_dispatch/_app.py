@@ -18,7 +18,7 @@ from ._connection import Connection, OutboundMiddleware, SessionParts
 from ._dispatch import Dispatcher, InboundMiddleware
 from ._endpoints import ConfigError, Endpoint
 from ._features import DEFAULT_FEATURES
-from ._handlers import analyse, qualified_name
+from ._handlers import Inject, analyse, qualified_name
 from ._lifecycle import Lifecycle
 from ._metrics import Metrics
 from ._outbox import Outbox
@@ -129,6 +129,7 @@ class RealtimeApp:
     history, barge-in, metrics, recycling); add your own ``Feature`` to extend the app.
     """
 
+    __realtime_injected_as__ = Inject.APP  # a handler parameter annotated with the app receives it
     api: ClassVar[Api] = "ga"
     session: Session | None = None
     slow_handler_threshold: float = 0.05
@@ -202,8 +203,7 @@ class RealtimeApp:
         cls._tool_specs = tools
 
     def __init__(self, *, name: str | None = None) -> None:
-        self.router = Router(name or type(self).__name__)
-        self.router._api = self.api
+        self.router = Router(name or type(self).__name__, api=self.api)
         self._inbound: list[InboundMiddleware] = []
         self._outbound: list[OutboundMiddleware] = []
         self._taps: list[FrameTap] = []
@@ -221,11 +221,11 @@ class RealtimeApp:
             method = getattr(self, attr)
             for spec in getattr(fn, _ROUTES, ()):
                 plan = analyse(method, skip_self=False, localns=localns)
-                self.router._add(method, spec.keys, plan, **spec.options)
+                self.router.add_handler(method, *spec.keys, plan=plan, **spec.options)
             errors = getattr(fn, _ERRORS, None)
             if errors is not None:
                 plan = analyse(method, skip_self=False, allow_exception=True, localns=localns)
-                self.router._add_error(method, errors, plan)
+                self.router.add_error_handler(method, *errors, plan=plan)
             spec = self._tool_specs.get(attr)
             if spec is not None:
                 self.router.add_tool(method, _spec=spec.bind(self, attr))
@@ -342,7 +342,7 @@ class RealtimeApp:
         url = target.url if isinstance(target, Endpoint) else target if isinstance(target, str) else ""
         sideband = "call_id=" in urlsplit(url).query
         self._running = True
-        self.router._frozen = True
+        self.router.freeze()
         try:
             await self.on_startup()
             runner: SessionRunner | None = None
@@ -381,7 +381,7 @@ class RealtimeApp:
         finally:
             self._run = None
             self._running = False
-            self.router._frozen = False
+            self.router.freeze(False)
 
     def _assemble(
         self, task_group: anyio.abc.TaskGroup, factory: TransportFactory | None, sideband: bool

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast, overload
 
+from ._handlers import Inject
 from ._lifecycle import Lifecycle, NotConnected, Outcome, SessionState
 from ._middleware import Middleware, compose
 from ._outbox import Outbox, SendTimeout
@@ -90,6 +91,8 @@ class Connection:
     its own (``async with Connection(transport) as conn``), ``async for event in conn``
     yields typed events: the low-level style, for code that wants its own loop.
     """
+
+    __realtime_injected_as__ = Inject.CONNECTION  # a handler parameter annotated Connection receives it
 
     def __init__(
         self,

@@ -70,8 +70,6 @@ class Dispatcher(SessionListener):
     __slots__ = (
         "_app",
         "_background_slots",
-        "_busy",
-        "_busy_event",
         "_closed",
         "_connection",
         "_has_middleware",
@@ -85,14 +83,16 @@ class Dispatcher(SessionListener):
         "_root",
         "_routes",
         "_sequencer",
-        "_slow",
         "_spent",
         "_table",
         "_task_group",
         "_unknown",
         "_waiters",
         "background_waits",
+        "busy",  # the watchdog samples these two: the handler holding the loop, and its event
+        "busy_event",
         "process",
+        "slow_threshold",
     )
 
     def __init__(
@@ -118,7 +118,7 @@ class Dispatcher(SessionListener):
         self._app = app
         self._connection = connection
         self._task_group = task_group
-        self._slow = slow_handler_threshold
+        self.slow_threshold = slow_handler_threshold
         self._background_slots = anyio.Semaphore(max_background_tasks)
         self._max_background = max_background_tasks
         self._in_flight = 0
@@ -140,8 +140,8 @@ class Dispatcher(SessionListener):
         self.process = compose(middleware, self.dispatch)
         self._has_middleware = bool(middleware)
         # What the receive loop is running now, for the watchdog thread.
-        self._busy: _Route | None = None
-        self._busy_event: ServerEvent | None = None
+        self.busy: _Route | None = None
+        self.busy_event: ServerEvent | None = None
 
     # --- building ---------------------------------------------------------------------------
 
@@ -189,7 +189,7 @@ class Dispatcher(SessionListener):
     def session_closing(self) -> None:
         # close() was called: the receive loop dispatches nothing more (a running handler finishes).
         self._closed = True
-        self._busy = None  # the close handshake may take a while: not the handler's slowness
+        self.busy = None  # the close handshake may take a while: not the handler's slowness
 
     def session_ended(self, outcome: Outcome | None) -> None:
         if outcome is not None:
@@ -260,7 +260,7 @@ class Dispatcher(SessionListener):
         consumer.send(None)
         count = 0
         # The watchdog thread reports an inline handler that holds this loop, while it does.
-        unwatch = watch(self) if self._slow > 0 else None
+        unwatch = watch(self) if self.slow_threshold > 0 else None
         inline, context = self._install_eager(transport, consumer)
         # Handlers run in `context` when the eager steps need one of their own (see _install_eager).
         feed: Callable[[Any], Any] = consumer.send
@@ -293,7 +293,7 @@ class Dispatcher(SessionListener):
             if inline is not None:
                 inline(None)
             consumer.close()
-            self._busy = None
+            self.busy = None
             if unwatch is not None:
                 unwatch()
 
@@ -336,8 +336,8 @@ class Dispatcher(SessionListener):
                 routes = self._routes_for_unknown(event.type)
             for route in routes:
                 if route.simple:
-                    self._busy_event = event
-                    self._busy = route
+                    self.busy_event = event
+                    self.busy = route
                     try:
                         if route.is_async:
                             yield from route.call(event)
@@ -351,7 +351,7 @@ class Dispatcher(SessionListener):
                         if not stray_cancellation(exc):
                             raise
                         yield from self.report(HandlerCancelled(route.handler.name, exc), event, route.handler)
-                    self._busy = None
+                    self.busy = None
                 else:
                     yield from self._dispatch_special(route, event)
             frame = yield ready
@@ -434,8 +434,8 @@ class Dispatcher(SessionListener):
             routes = self._routes_for_unknown(event.type)
         for route in routes:
             if route.simple:
-                self._busy_event = event
-                self._busy = route
+                self.busy_event = event
+                self.busy = route
                 try:
                     if route.is_async:
                         await route.call(event)
@@ -449,14 +449,14 @@ class Dispatcher(SessionListener):
                     if not stray_cancellation(exc):
                         raise
                     await self.report(HandlerCancelled(route.handler.name, exc), event, route.handler)
-                self._busy = None
+                self.busy = None
             else:
                 await self._dispatch_special(route, event)
 
     # --- slow handlers --------------------------------------------------------------------------
 
-    def _report_slow(self, route: _Route, event: ServerEvent | None, held: float) -> None:
-        _log_slow(route.handler, event, held, self._slow)
+    def report_slow(self, route: _Route, event: ServerEvent | None, held: float) -> None:
+        _log_slow(route.handler, event, held, self.slow_threshold)
 
     async def _dispatch_special(self, route: _Route, event: ServerEvent) -> None:
         handler = route.handler
@@ -474,8 +474,8 @@ class Dispatcher(SessionListener):
         if handler.background:
             await self._spawn(route, event)
             return
-        self._busy_event = event
-        self._busy = route
+        self.busy_event = event
+        self.busy = route
         try:
             await _call(route, event)
         except Exception as exc:
@@ -484,7 +484,7 @@ class Dispatcher(SessionListener):
             if not stray_cancellation(exc):
                 raise
             await self.report(HandlerCancelled(handler.name, exc), event, handler)
-        self._busy = None
+        self.busy = None
 
     # --- background handlers ---------------------------------------------------------------------
 
@@ -573,20 +573,30 @@ class Dispatcher(SessionListener):
 
     async def report(self, exc: Exception, event: ServerEvent | None, handler: Handler | None) -> None:
         """Send ``exc`` to the nearest matching error handler, or log it."""
+        if handler is None:
+            await self.report_from(exc, event, None, None)
+        else:
+            await self.report_from(exc, event, handler.router, handler.name)
+
+    async def report_from(
+        self, exc: Exception, event: ServerEvent | None, router: Router | None, source: str | None
+    ) -> None:
+        """``report`` for what ``source`` (a handler's or tool's name; None: the receive loop)
+        raised, declared on ``router`` (None: the root, and a bad frame may go to any router's)."""
         if self._metrics is not None:
             if isinstance(exc, DecodeError):
                 self._metrics.decode_errors += 1
             else:
                 self._metrics.handler_errors += 1
-        error_handler = self._find_error_handler(exc, handler.router if handler else self._root)
-        if error_handler is None and handler is None:
+        error_handler = self._find_error_handler(exc, router or self._root)
+        if error_handler is None and source is None:
             # A bad frame or a middleware failure belongs to no router: any router's handler for it will do.
             for router in self._root.walk():
                 error_handler = self._find_error_handler(exc, router, up=False)
                 if error_handler is not None:
                     break
         if error_handler is None:
-            _log_unhandled_exception(exc, event, handler)
+            _log_unhandled_exception(exc, event, source)
             return
         call = _inject_error(error_handler, exc, event, self._connection, self._app)
         try:
@@ -598,7 +608,7 @@ class Dispatcher(SessionListener):
                 "error handler %s failed while handling %r from %s",
                 error_handler.name,
                 exc,
-                handler.name if handler else "the receive loop",
+                source or "the receive loop",
             )
 
     def _find_error_handler(self, exc: Exception, router: Router | None, *, up: bool = True) -> ErrorHandler | None:
@@ -720,13 +730,13 @@ def _log_slow(handler: Handler, event: ServerEvent | None, elapsed: float, thres
     )
 
 
-def _log_unhandled_exception(exc: Exception, event: ServerEvent | None, handler: Handler | None) -> None:
+def _log_unhandled_exception(exc: Exception, event: ServerEvent | None, source: str | None) -> None:
     if isinstance(exc, DecodeError):
         logger.warning("dropped a frame that does not decode: %s (frame: %s)", exc, shown_frame(exc.raw))
-    elif handler is None:
+    elif source is None:
         logger.error("exception in the receive loop on %s", event.type if event else "a frame", exc_info=exc)
     else:
-        logger.error("handler %s raised on %s", handler.name, event.type if event else "an event", exc_info=exc)
+        logger.error("handler %s raised on %s", source, event.type if event else "an event", exc_info=exc)
 
 
 _BENIGN_ERRORS = frozenset({"conversation_already_has_active_response", "response_cancel_not_active"})

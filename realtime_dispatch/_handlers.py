@@ -17,11 +17,13 @@ import anyio
 from .events import ServerEvent
 
 __all__ = (
+    "INJECTED_AS",
     "HandlerCancelled",
     "Inject",
     "Plan",
     "analyse",
     "event_types_of",
+    "injected_as",
     "is_async_callable",
     "qualified_name",
     "stray_cancellation",
@@ -35,6 +37,20 @@ class Inject(enum.Enum):
     CONNECTION = "connection"
     APP = "app"
     EXCEPTION = "exception"
+
+
+INJECTED_AS = "__realtime_injected_as__"
+"""A class attribute naming what a parameter annotated with that class receives: ``Connection``
+and ``RealtimeApp`` set it, so this module need not import them (they import it)."""
+
+
+def injected_as(annotation: Any) -> Inject | None:
+    """What a parameter annotated ``annotation`` receives, if it is an injectable class."""
+    if isinstance(annotation, type):
+        kind = getattr(annotation, INJECTED_AS, None)
+        if isinstance(kind, Inject):
+            return kind
+    return None
 
 
 class Plan(typing.NamedTuple):
@@ -94,9 +110,6 @@ def analyse(
     ``connection``/``conn``, ``app``, ``exc``/``error``). Anything else is an error now,
     not a surprise at dispatch.
     """
-    from ._app import RealtimeApp  # late: the app module imports this one
-    from ._connection import Connection
-
     hints = _resolve_hints(fn, localns)
     try:
         signature = inspect.signature(fn)
@@ -114,7 +127,7 @@ def analyse(
         if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is not parameter.empty:
             continue
         annotation = hints.get(parameter.name, parameter.annotation)
-        kind = _classify(annotation, RealtimeApp, Connection, allow_exception)
+        kind = _classify(annotation, allow_exception)
         if kind is None:
             kind = _NAMES.get(parameter.name)
         if kind is Inject.EXCEPTION and not allow_exception:
@@ -161,18 +174,16 @@ def _resolve_hints(fn: Callable[..., Any], localns: dict[str, Any] | None) -> di
     return hints
 
 
-def _classify(annotation: Any, app_type: type, connection_type: type, allow_exception: bool) -> Inject | None:
+def _classify(annotation: Any, allow_exception: bool) -> Inject | None:
     if annotation is inspect.Parameter.empty or annotation is Any:
         return None
     if event_types_of(annotation) is not None:
         return Inject.EVENT
-    if isinstance(annotation, type):
-        if issubclass(annotation, connection_type):
-            return Inject.CONNECTION
-        if issubclass(annotation, app_type):
-            return Inject.APP
-        if allow_exception and issubclass(annotation, BaseException):
-            return Inject.EXCEPTION
+    injected = injected_as(annotation)
+    if injected is not None:
+        return injected
+    if isinstance(annotation, type) and allow_exception and issubclass(annotation, BaseException):
+        return Inject.EXCEPTION
     return None
 
 

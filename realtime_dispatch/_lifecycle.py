@@ -205,11 +205,13 @@ class Lifecycle:
             detail = f"the server closed the connection ({described})"
             return self._end(Outcome(EndReason.CLOSED_BY_SERVER, detail, code))
         if not self.can_reconnect:
+            if cut:  # we cut it (a send timed out) and nothing can reopen it: not the server's normal close
+                return self._end(Outcome(EndReason.GAVE_UP, f"connection cut ({described}); it cannot be reopened"))
             return self._end(Outcome(EndReason.CLOSED_BY_SERVER, f"connection lost ({described})", code))
+        if recycle:  # on purpose, the old session fine: reopen at once, whatever the policy
+            return self._retry(0.0, attempt=False)
         if self.policy is None:
             return self._end(Outcome(EndReason.GAVE_UP, f"connection lost ({described}); reconnect is off", code))
-        if recycle:
-            return self._retry(0.0, attempt=False)
         self.recent.append(f"connection lost after {lived:.1f} s ({described})")
         if self._attempt and lived < self.policy.stable_after:
             self.failures += 1  # a reconnect whose connection died young: as good as a failed attempt
@@ -222,16 +224,14 @@ class Lifecycle:
         if self.closing:
             return self._end(Outcome(EndReason.CLOSED_BY_USER))
         if fatal:
-            return self._end(Outcome(EndReason.FATAL_ERROR, f"reconnect refused: {error}"))
+            return self._end(Outcome(EndReason.FATAL_ERROR, f"reconnect refused: {redact_text(str(error))}"))
         self.failures += 1
-        self.recent.append(f"connect failed: {error}")
+        self.recent.append(f"connect failed: {redact_text(str(error))}")
         return self._next_attempt(None)
 
     def crashed(self, error: BaseException) -> Outcome:
         """The runner itself failed: the session ends with that error."""
-        outcome = Outcome(EndReason.CRASHED, f"{type(error).__name__}: {error}")
-        self._end(outcome)
-        return outcome
+        return self._end(Outcome(EndReason.CRASHED, f"{type(error).__name__}: {redact_text(str(error))}")).outcome
 
     def finish(self) -> Outcome:
         """The runner stopped (the app's scope was cancelled, or the user closed it): the end."""

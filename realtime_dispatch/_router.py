@@ -152,7 +152,7 @@ class Router:
     if TYPE_CHECKING:
         on: OnFunction
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, *, api: Api | None = None) -> None:
         self.name = name or f"router-{id(self):x}"
         self.handlers: list[Handler] = []
         self.error_handlers: list[ErrorHandler] = []
@@ -160,7 +160,7 @@ class Router:
         self.tools: list[ToolSpec] = []
         self.parent: Router | None = None
         self._frozen = False
-        self._api: Api | None = None  # set on an app's root router
+        self._api = api  # on an app's root router: names of the other API fail at registration
 
     def __repr__(self) -> str:
         return f"<Router {self.name!r}: {len(self.handlers)} handlers, {len(self.routers)} sub-routers>"
@@ -194,9 +194,11 @@ class Router:
         background: bool = False,
         concurrency: int | None = None,
         timeout: float | None = None,
+        plan: Plan | None = None,
     ) -> Handler:
-        """Register ``fn``; the non-decorator form of ``on``."""
-        plan = analyse(fn, skip_self=False)
+        """Register ``fn``; the non-decorator form of ``on``. ``plan``: what to pass to its
+        parameters, when the caller has worked it out already."""
+        plan = plan or analyse(fn, skip_self=False)
         return self._add(
             fn,
             keys,
@@ -241,8 +243,10 @@ class Router:
 
         return decorator
 
-    def add_error_handler(self, fn: Callable[..., Any], *exc_types: type[BaseException]) -> ErrorHandler:
-        return self._add_error(fn, exc_types, analyse(fn, skip_self=False, allow_exception=True))
+    def add_error_handler(
+        self, fn: Callable[..., Any], *exc_types: type[BaseException], plan: Plan | None = None
+    ) -> ErrorHandler:
+        return self._add_error(fn, exc_types, plan or analyse(fn, skip_self=False, allow_exception=True))
 
     def _add_error(
         self, fn: Callable[..., Any], exc_types: tuple[type[BaseException], ...], plan: Plan
@@ -354,6 +358,10 @@ class Router:
         while node.parent is not None:
             node = node.parent
         return node
+
+    def freeze(self, frozen: bool = True) -> None:
+        """While an app runs on this (root) router, adding handlers or routers fails."""
+        self._frozen = frozen
 
     def _check_open(self) -> None:
         if self._root()._frozen:

@@ -193,7 +193,7 @@ class SessionRunner(SessionListener):
                 next_step = lifecycle.attempt_failed(exc, fatal=Reconnect.is_fatal(exc))
                 if isinstance(next_step, End):
                     return None
-                logger.warning("reconnect attempt %d failed: %s", decision.attempt, exc)
+                logger.warning("reconnect attempt %d failed: %s", decision.attempt, redact_text(str(exc)))
                 decision = next_step
                 continue
             if _closing(lifecycle):  # close() came while we connected

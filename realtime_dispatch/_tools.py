@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, overload
 import anyio
 import msgspec
 
-from ._handlers import HandlerCancelled, Plan, _resolve_hints, is_async_callable, qualified_name, stray_cancellation
+from ._handlers import (
+    HandlerCancelled,
+    Inject,
+    _resolve_hints,
+    injected_as,
+    is_async_callable,
+    qualified_name,
+    stray_cancellation,
+)
 from ._lifecycle import Outcome, SessionListener
 from ._threads import default_threads
 from .events import (
@@ -155,9 +163,6 @@ def tool_spec(
     localns: dict[str, Any] | None = None,
 ) -> ToolSpec:
     """Analyse ``fn`` once: the JSON schema of its arguments and what to inject."""
-    from ._app import RealtimeApp
-    from ._connection import Connection
-
     label = qualified_name(fn)
     tool_name = name or fn.__name__
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", tool_name):
@@ -178,10 +183,11 @@ def tool_spec(
         if annotation is ToolCall:
             injected[parameter.name] = "call"
             continue
-        if isinstance(annotation, type) and issubclass(annotation, Connection):
+        kind = injected_as(annotation)
+        if kind is Inject.CONNECTION:
             injected[parameter.name] = "connection"
             continue
-        if isinstance(annotation, type) and issubclass(annotation, RealtimeApp):
+        if kind is Inject.APP:
             injected[parameter.name] = "app"
             continue
         doc = param_docs.get(parameter.name)
@@ -448,17 +454,7 @@ class ToolRunner(SessionListener):
 
     async def _report(self, exc: Exception, spec: ToolSpec, event: ServerEvent) -> None:
         """To the error handlers of the router that declared the tool, or the log."""
-        from ._router import Handler  # late: the router module imports this one
-
-        handler = Handler(
-            fn=spec.fn,
-            keys=(event.type,),
-            plan=Plan((), None),
-            is_async=spec.is_async,
-            name=f"tool {spec.name}",
-            router=spec.router or self._dispatcher.root,
-        )
-        await self._dispatcher.report(exc, event, handler)
+        await self._dispatcher.report_from(exc, event, spec.router or self._dispatcher.root, f"tool {spec.name}")
 
     def _finish(self, response_id: str, batch: _Batch) -> None:
         self._batches.pop(response_id, None)

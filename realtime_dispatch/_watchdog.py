@@ -19,11 +19,11 @@ __all__ = ("Watched", "watch")
 class Watched(Protocol):
     """What the watchdog reads: the running call (None when idle), its threshold, a reporter."""
 
-    _busy: Any
-    _busy_event: Any
-    _slow: float
+    busy: Any
+    busy_event: Any
+    slow_threshold: float
 
-    def _report_slow(self, busy: Any, event: Any, held: float) -> None: ...
+    def report_slow(self, busy: Any, event: Any, held: float) -> None: ...
 
 
 class _State:
@@ -67,7 +67,7 @@ def _run() -> None:
                 _thread = None
                 return
             targets = list(_watched.items())
-        tick = min(target._slow for target, _ in targets) / 4
+        tick = min(target.slow_threshold for target, _ in targets) / 4
         for target, state in targets:
             _sample(target, state)
         _wake.wait(tick)
@@ -75,7 +75,7 @@ def _run() -> None:
 
 
 def _sample(target: Watched, state: _State) -> None:
-    busy, event = target._busy, target._busy_event
+    busy, event = target.busy, target.busy_event
     if busy is None:
         state.busy = None
         return
@@ -83,6 +83,6 @@ def _sample(target: Watched, state: _State) -> None:
         state.busy, state.event, state.since, state.reported = busy, event, monotonic(), False
         return
     held = monotonic() - state.since
-    if held >= target._slow and not state.reported:
+    if held >= target.slow_threshold and not state.reported:
         state.reported = True
-        target._report_slow(busy, event, held)
+        target.report_slow(busy, event, held)

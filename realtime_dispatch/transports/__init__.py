@@ -7,9 +7,10 @@ pair is for tests of the layers above; the WebSocket transports talk to the real
 """
 
 from ._base import Transport, TransportClosed
+from ._connect import connect_websocket
 from ._memory import MemoryServer, MemoryTransport, memory_pair
 from ._picows import PicowsTransport, connect_picows
-from ._websocket import HandshakeError, WebSocketOptions, WebSocketTransport, connect_websocket, serve_websocket
+from ._websocket import HandshakeError, WebSocketOptions, WebSocketTransport, serve_websocket
 from ._websocket_asyncio import AsyncioWebSocketTransport
 
 __all__ = (

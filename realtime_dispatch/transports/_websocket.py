@@ -11,7 +11,6 @@ dead peer's full socket: they leave their frame for that send to write, time out
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import ssl
@@ -19,7 +18,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -35,14 +33,10 @@ from websockets.uri import parse_uri
 from . import _inline
 from ._base import TransportClosed
 
-if TYPE_CHECKING:
-    from ._websocket_asyncio import AsyncioWebSocketTransport
-
 __all__ = (
     "HandshakeError",
     "WebSocketOptions",
     "WebSocketTransport",
-    "connect_websocket",
     "serve_websocket",
 )
 
@@ -424,33 +418,6 @@ def refusal(protocol: ClientProtocol, response: Response) -> HandshakeError | No
 
 
 # --- client -------------------------------------------------------------------------------------
-
-
-async def connect_websocket(
-    url: str, headers: Mapping[str, str] | None = None, options: WebSocketOptions | None = None
-) -> WebSocketTransport | AsyncioWebSocketTransport:
-    """Open a WebSocket to ``url`` (``ws://`` or ``wss://``) and complete the handshake.
-
-    Under asyncio the connection is an ``AsyncioWebSocketTransport`` (frames parsed in
-    asyncio's data callback), under trio a ``WebSocketTransport`` (over anyio streams); both
-    take the same options and behave the same.
-
-    Raises ``HandshakeError`` when the server refuses, ``TimeoutError`` after
-    ``open_timeout``, and ``OSError`` when the host cannot be reached.
-    """
-    if _on_asyncio():
-        from ._websocket_asyncio import connect_websocket_asyncio
-
-        return await connect_websocket_asyncio(url, headers, options)
-    return await connect_websocket_anyio(url, headers, options)
-
-
-def _on_asyncio() -> bool:
-    try:
-        asyncio.get_running_loop()  # no asyncio loop runs under trio
-    except RuntimeError:
-        return False
-    return True
 
 
 async def connect_websocket_anyio(
