@@ -94,6 +94,8 @@ class Outbox(SessionListener):
         if priority or (self._ready and not self._pending):  # else keep order behind waiting events
             transport = self._transport
             if transport is None:
+                if priority:  # the session replay, and close() took the transport: this connection is over
+                    raise TransportClosed(1000, "closed by the client")
                 raise NotConnected("not connected")
             try:
                 await self.write(transport, encode(event))
