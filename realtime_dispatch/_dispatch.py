@@ -376,6 +376,10 @@ class Dispatcher(SessionListener):
                 yield from process(event).__await__()
             except Exception as exc:  # from middleware: handlers' own errors never get here
                 yield from self.report(exc, event, None)
+            except BaseException as exc:
+                if not stray_cancellation(exc):
+                    raise
+                yield from self.report(HandlerCancelled("inbound middleware", exc), event, None)
             frame = yield _READY
 
     def _install_eager(
@@ -609,6 +613,17 @@ class Dispatcher(SessionListener):
                 error_handler.name,
                 exc,
                 source or "the receive loop",
+            )
+        except BaseException as failure:
+            if not stray_cancellation(failure):
+                raise
+            # Not reported again (that could loop): logged, and the app goes on.
+            logger.error(
+                "error handler %s was cancelled, but not by the app, while handling %r from %s",
+                error_handler.name,
+                exc,
+                source or "the receive loop",
+                exc_info=failure,
             )
 
     def _find_error_handler(self, exc: Exception, router: Router | None, *, up: bool = True) -> ErrorHandler | None:

@@ -99,6 +99,7 @@ class SessionRunner(SessionListener):
         self._wrap = wrap
         self._grace = shutdown_grace
         self._close_requested = anyio.Event()
+        self._connecting: anyio.CancelScope | None = None  # a reconnect attempt in progress: close() cuts it
         self.finished = anyio.Event()
         self.cause: BaseException | None = None  # the error behind an abnormal end, if any
         setup.lifecycle.listen(self)
@@ -112,6 +113,8 @@ class SessionRunner(SessionListener):
 
     def session_closing(self) -> None:
         self._close_requested.set()
+        if self._connecting is not None:
+            self._connecting.cancel()
 
     def _on_error(self, event: ServerEvent) -> None:
         error = getattr(event, "error", None)
@@ -186,8 +189,10 @@ class SessionRunner(SessionListener):
                 await self._close_requested.wait()
             if lifecycle.closing:
                 return None
+            transport: Transport | None = None
             try:
-                transport = await self._factory()
+                with anyio.CancelScope() as self._connecting:  # close() cancels it: no wait for open_timeout
+                    transport = await self._factory()
             except Exception as exc:
                 self.cause = exc
                 next_step = lifecycle.attempt_failed(exc, fatal=Reconnect.is_fatal(exc))
@@ -196,9 +201,12 @@ class SessionRunner(SessionListener):
                 logger.warning("reconnect attempt %d failed: %s", decision.attempt, redact_text(str(exc)))
                 decision = next_step
                 continue
-            if _closing(lifecycle):  # close() came while we connected
-                with anyio.CancelScope(shield=True), suppress(Exception):
-                    await transport.aclose()
+            finally:
+                self._connecting = None
+            if transport is None or _closing(lifecycle):  # close() came while we connected
+                if transport is not None:
+                    with anyio.CancelScope(shield=True), suppress(Exception):
+                        await transport.aclose()
                 return None
             self.cause = None
             logger.info("reconnected after %d attempt(s)", decision.attempt)
