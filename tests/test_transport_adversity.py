@@ -55,11 +55,18 @@ _GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream
 # --- the client transports ------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["connect_websocket", "anyio_streams", "picows"])
-def kind(request: pytest.FixtureRequest, anyio_backend: str) -> str:
-    if request.param != "connect_websocket" and anyio_backend == "trio":
-        pytest.skip("asyncio only (under trio connect_websocket is the anyio-streams transport)")
-    return str(request.param)
+# Each client on the backends it runs on: connect_websocket on both (under trio it is the anyio-streams
+# transport), the anyio-streams transport on asyncio too, picows on asyncio only.
+CLIENTS = pytest.mark.parametrize(
+    ("anyio_backend", "kind"),
+    [
+        ("asyncio", "connect_websocket"),
+        ("trio", "connect_websocket"),
+        ("asyncio", "anyio_streams"),
+        ("asyncio", "picows"),
+    ],
+    ids=["asyncio-connect_websocket", "trio-connect_websocket", "asyncio-anyio_streams", "asyncio-picows"],
+)
 
 
 async def open_client(kind: str, port: int, options: WebSocketOptions) -> Any:
@@ -190,6 +197,7 @@ async def send_until_closed(client: Any, outcome: dict[str, TransportClosed]) ->
 # --- 1. a dead peer while a send is blocked --------------------------------------------------------
 
 
+@CLIENTS
 async def test_a_send_blocked_by_a_dead_peer_ends_with_keepalive_timeout_1011(kind: str) -> None:
     """The peer stops reading and answering: the send soon blocks on the full socket, the receive
     loop waits. Keepalive must still ping, time out and close with 1011, and the blocked send
@@ -210,6 +218,7 @@ async def test_a_send_blocked_by_a_dead_peer_ends_with_keepalive_timeout_1011(ki
     assert client.closed.code == 1011
 
 
+@CLIENTS
 async def test_close_does_not_wait_behind_a_send_blocked_by_a_dead_peer(kind: str) -> None:
     """Without keepalive, ``close`` is how the app gives up on such a peer: it must end within
     close_timeout, and the blocked send raise (before: on the anyio-streams transport close
@@ -234,6 +243,7 @@ async def test_close_does_not_wait_behind_a_send_blocked_by_a_dead_peer(kind: st
 # --- 2. a ping flood from a peer that never reads ---------------------------------------------------
 
 
+@CLIENTS
 async def test_a_ping_flood_from_a_peer_that_never_reads_leaves_our_outgoing_buffer_bounded(kind: str) -> None:
     """Every ping makes the protocol queue a pong; the peer never reads them. Reading must stop
     while our outgoing buffer is full, or the pongs pile up in memory for as long as the flood
@@ -256,6 +266,7 @@ async def test_a_ping_flood_from_a_peer_that_never_reads_leaves_our_outgoing_buf
     assert peak < 4 * _MiB
 
 
+@CLIENTS
 async def test_a_ping_flooding_peer_that_never_reads_is_dropped_by_keepalive(kind: str) -> None:
     """Such a peer is never silent, yet never reads: once reading stops for our full outgoing
     buffer, keepalive finds it dead (before: the asyncio transports never pinged a peer that
