@@ -100,7 +100,8 @@ class Waiters(SessionListener):
             return  # a reconnect follows: what is awaited may still come
         self._ended = outcome
         error = _ended_error(outcome)
-        waiting, self.pending = self.pending, []
+        waiting = list(self.pending)
+        self.pending.clear()  # in place: the receive loop holds this list
         for waiter in waiting:
             waiter.error = error
             waiter.done.set()
