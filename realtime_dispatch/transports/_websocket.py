@@ -15,7 +15,7 @@ import logging
 import os
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
@@ -28,8 +28,10 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
+from .._redact import redact_text
 from . import _inline
 from ._base import TransportClosed
 
@@ -52,6 +54,8 @@ class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     def log(self, level: int, msg: object, *args: object, **kwargs: object) -> None:
         if len(args) == 2 and isinstance(args[0], str) and args[0].lower() in _SECRET_HEADERS:
             args = (args[0], "<redacted>")
+        elif len(args) == 2 and isinstance(args[0], str) and args[0].lower() == "sec-websocket-protocol":
+            args = (args[0], redact_text(str(args[1])))  # browsers' openai-insecure-api-key.<key>
         elif args and isinstance(args[0], Frame) and args[0].opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
             # Frames carry prompts, audio and client secrets: log their size only (the trace logger
             # shows the events, secrets left out).
@@ -94,8 +98,6 @@ class HandshakeError(ConnectionError):
     the error."""
 
     def __init__(self, message: str, *, status: int = 0, body: str = "") -> None:
-        from .._redact import redact_text  # local: the only user in this module
-
         scrubbed = redact_text(body)
         if body and scrubbed != body:  # the body scrubbed as a whole (header lines start its lines)
             message = message.replace(body, scrubbed)
@@ -485,14 +487,22 @@ async def serve_websocket(
     options: WebSocketOptions | None = None,
     accept: Callable[[Request], Response | None] | None = None,
     tls: ssl.SSLContext | None = None,
+    subprotocols: Sequence[str] = (),
 ) -> AsyncIterator[int]:
     """Serve WebSocket connections on ``host:port`` while the block runs; yields the port.
 
     ``handler`` gets each open connection and owns it until it returns. ``accept`` may
     look at the handshake request and return a refusal ``Response`` (or None to accept).
-    ``tls`` (a server-side SSL context) serves ``wss://``.
+    ``tls`` (a server-side SSL context) serves ``wss://``. ``subprotocols``: the first of these
+    the client offers is selected in the 101 answer (browser-standard clients fail without
+    it); a client that offers none of them is still accepted, without a subprotocol.
     """
     options = options or WebSocketOptions(ping_interval=None)
+    supported = [Subprotocol(name) for name in subprotocols]
+
+    def select_subprotocol(_: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+        return next((name for name in supported if name in offered), None)
+
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     bound_port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
 
@@ -510,7 +520,13 @@ async def serve_websocket(
                 logger.info("TLS handshake failed: %s", exc)
                 return
         extensions = [ServerPerMessageDeflateFactory()] if options.compression else None
-        protocol = ServerProtocol(extensions=extensions, max_size=options.max_size, logger=_protocol_logger)
+        protocol = ServerProtocol(
+            extensions=extensions,
+            subprotocols=supported or None,
+            select_subprotocol=select_subprotocol,
+            max_size=options.max_size,
+            logger=_protocol_logger,
+        )
         transport = WebSocketTransport(protocol, stream, options)
         try:
             with anyio.fail_after(options.open_timeout):
