@@ -179,6 +179,34 @@ GA_CLIENT_EVENTS: dict[str, events.ClientEvent] = {
             ),
         )
     ),
+    "session.update fields added in 2026": events.SessionUpdate(
+        session=events.Session(
+            type="realtime",
+            model="gpt-realtime-2.1",
+            reasoning=events.Reasoning(effort="low"),
+            parallel_tool_calls=True,
+            include=["item.input_audio_transcription.logprobs"],
+            tracing=events.TracingConfig(workflow_name="support", group_id="g1", metadata={"tier": "gold"}),
+            audio=events.SessionAudio(
+                input=events.AudioInput(
+                    noise_reduction=events.NoiseReduction(type="far_field", strength=0.7),
+                    transcription=events.AudioTranscription(
+                        model="gpt-transcribe", languages=["en", "de"], keywords=["Zürich"], delay="low"
+                    ),
+                )
+            ),
+            tools=[
+                events.Tool(
+                    type="mcp",
+                    server_label="docs",
+                    tunnel_id="tunnel_1",
+                    allowed_callers=["direct"],
+                    defer_loading=True,
+                    require_approval="never",
+                )
+            ],
+        )
+    ),
     "input_audio_buffer.append": events.InputAudioBufferAppend.from_pcm(bytes(range(256)) * 10),
     "input_audio_buffer.commit": events.InputAudioBufferCommit(),
     "input_audio_buffer.clear": events.InputAudioBufferClear(event_id="event_2"),
@@ -220,6 +248,9 @@ GA_CLIENT_EVENTS: dict[str, events.ClientEvent] = {
                 )
             ),
         )
+    ),
+    "response.create reasoning": events.ResponseCreate(
+        response=events.ResponseParams(reasoning=events.Reasoning(effort="xhigh"), parallel_tool_calls=False)
     ),
     "response.cancel": events.ResponseCancel(),
     "response.cancel with id": events.ResponseCancel(response_id="resp_1", event_id="event_3"),

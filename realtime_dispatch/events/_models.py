@@ -108,6 +108,7 @@ class AudioFormat(Model):
 
 class NoiseReduction(Model):
     type: str | None = None  # "near_field" | "far_field"
+    strength: float | None = None  # 1 when first enabled; left out of an update, it keeps its value
 
 
 class AudioTranscription(Model):
@@ -371,6 +372,7 @@ class Conversation(Model):
 class StatusError(Model):
     type: str | None = None
     code: str | None = None
+    message: str | None = None
 
 
 class ResponseStatus(Model):
