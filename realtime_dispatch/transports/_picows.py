@@ -379,6 +379,8 @@ async def connect_picows(
             transport._on_resume_writing()
 
     request_headers = {"User-Agent": options.user_agent, **options.extra_headers, **(headers or {})}
+    if options.subprotocols and not any(name.lower() == "sec-websocket-protocol" for name in request_headers):
+        request_headers["Sec-WebSocket-Protocol"] = ", ".join(options.subprotocols)
     ping: dict[str, Any] = {}
     if options.ping_interval is not None:
         ping = {

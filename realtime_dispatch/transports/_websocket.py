@@ -74,6 +74,9 @@ class WebSocketOptions:
       carries whole audio items (websockets' and the openai SDK's 1 MiB is a known failure).
     - ``compression``: off. Base64 audio barely compresses and deflate costs CPU per frame.
     - ``ssl_context``: TLS verification is on by default; pass a context to pin a CA.
+    - ``subprotocols``: offered in ``Sec-WebSocket-Protocol`` (e.g. ``("realtime",)``, as
+      browser clients do); the server's choice must be one of them. A ``Sec-WebSocket-Protocol``
+      header in ``extra_headers`` or the connect headers counts as the same offer.
     - Proxies: not used. The connection goes straight to the host in the URL
       (``HTTPS_PROXY`` and friends are ignored).
     """
@@ -87,6 +90,7 @@ class WebSocketOptions:
     ssl_context: ssl.SSLContext | None = None
     user_agent: str = "realtime-dispatch"
     extra_headers: Mapping[str, str] = field(default_factory=dict)
+    subprotocols: tuple[str, ...] = ()
 
 
 class HandshakeError(ConnectionError):
@@ -394,7 +398,10 @@ def close_marker(protocol: Protocol) -> TransportClosed:
 def client_protocol(url: str, options: WebSocketOptions) -> ClientProtocol:
     uri = parse_uri(url)
     extensions = [ClientPerMessageDeflateFactory()] if options.compression else None
-    return ClientProtocol(uri, extensions=extensions, max_size=options.max_size, logger=_protocol_logger)
+    subprotocols = [Subprotocol(name) for name in options.subprotocols] or None
+    return ClientProtocol(
+        uri, extensions=extensions, subprotocols=subprotocols, max_size=options.max_size, logger=_protocol_logger
+    )
 
 
 def send_handshake(protocol: ClientProtocol, options: WebSocketOptions, headers: Mapping[str, str] | None) -> None:
@@ -402,6 +409,12 @@ def send_handshake(protocol: ClientProtocol, options: WebSocketOptions, headers:
     request = protocol.connect()
     request.headers["User-Agent"] = options.user_agent
     for name, value in {**options.extra_headers, **(headers or {})}.items():
+        if name.lower() == "sec-websocket-protocol":  # an offer given as a header: the answer must match it
+            offered = [Subprotocol(item.strip()) for item in value.split(",") if item.strip()]
+            protocol.available_subprotocols = [*(protocol.available_subprotocols or []), *offered]
+            if "Sec-WebSocket-Protocol" in request.headers:
+                del request.headers["Sec-WebSocket-Protocol"]
+            value = ", ".join(protocol.available_subprotocols)
         request.headers[name] = value
     protocol.send_request(request)
 
