@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import msgspec
+
 from .. import events
+from ._arguments import arguments_for
 from ._audio import describe_audio
 
 __all__ = ("EchoResponder", "Reply", "Responder", "Transcriber", "user_text")
@@ -58,7 +61,7 @@ class EchoResponder:
 
     - ``You said: <last user text>``;
     - if the session has function tools and the last user text contains a tool's name, it
-      calls that tool once with ``{}``;
+      calls that tool once, with arguments made up to fit its schema (``arguments_for``);
     - after a ``function_call_output`` item, ``Tool <name> returned: <output>``;
     - it transcribes audio as its duration, ``(2.4 s of audio)``.
     """
@@ -80,7 +83,8 @@ class EchoResponder:
         if session.tool_choice != "none":
             for tool in session.tools or []:
                 if tool.type in (None, "function") and tool.name and tool.name in text:
-                    return Reply(tool_calls=[(tool.name, "{}")])
+                    arguments = arguments_for(tool.parameters or {})
+                    return Reply(tool_calls=[(tool.name, msgspec.json.encode(arguments).decode())])
         return Reply(text=f"You said: {text}")
 
 

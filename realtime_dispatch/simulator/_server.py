@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -169,6 +170,96 @@ class Simulator:
         return transcript
 
 
+# --- members the service sends as null -------------------------------------------------------
+# The event structs omit None fields; the live service sends many of them as ``null`` and
+# schema-validating clients require the keys. These events are encoded with them filled in
+# (the shapes follow tests/data/recorded; tests/test_simulator_parity.py compares them).
+
+_OBFUSCATED = frozenset(
+    {
+        "response.output_text.delta",
+        "response.output_audio_transcript.delta",
+        "response.function_call_arguments.delta",
+        "conversation.item.input_audio_transcription.delta",
+        "response.text.delta",
+        "response.audio_transcript.delta",
+    }
+)
+_AFTER_ITEM = frozenset(
+    {"conversation.item.added", "conversation.item.done", "conversation.item.created", "input_audio_buffer.committed"}
+)
+_FILLED = (
+    _OBFUSCATED
+    | _AFTER_ITEM
+    | {
+        "session.created",
+        "session.updated",
+        "response.created",
+        "response.done",
+        "conversation.item.retrieved",
+        "response.output_item.added",
+        "response.output_item.done",
+        "error",
+    }
+)
+_PAD_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _item_nulls(item: dict[str, Any], phases: Mapping[str, str]) -> None:
+    phase = phases.get(item.get("id") or "")
+    if phase is not None:
+        item["phase"] = phase
+    for part in item.get("content") or ():
+        if part.get("type") == "input_audio":
+            part.setdefault("transcript", None)
+
+
+def _session_nulls(session: dict[str, Any]) -> None:
+    session.setdefault("include", None)
+    session.setdefault("prompt", None)
+    if "type" in session:
+        audio_input = (session.get("audio") or {}).get("input") or {}
+        detection, transcription = audio_input.get("turn_detection"), audio_input.get("transcription")
+    else:  # beta
+        session.setdefault("client_secret", None)
+        detection, transcription = session.get("turn_detection"), session.get("input_audio_transcription")
+    if isinstance(detection, dict) and detection.get("type") == "server_vad":
+        detection.setdefault("idle_timeout_ms", None)
+    if isinstance(transcription, dict):
+        transcription.setdefault("language", None)
+        transcription.setdefault("prompt", None)
+
+
+def _response_nulls(response: dict[str, Any], phases: Mapping[str, str]) -> None:
+    for name in ("conversation_id", "status_details", "usage", "metadata"):
+        response.setdefault(name, None)
+    for item in response.get("output") or ():
+        _item_nulls(item, phases)
+
+
+def wire(event: events.ServerEvent, phases: Mapping[str, str]) -> bytes:
+    """``event`` encoded as the service sends it: with its ``null`` members (see above)."""
+    kind = event.type
+    if kind not in _FILLED:
+        return events.encode(event)
+    data: dict[str, Any] = msgspec.to_builtins(event)
+    if kind in _OBFUSCATED:  # padding that hides the length of the delta, 16 characters in all
+        pad = max(1, 16 - len(data.get("delta") or ""))
+        data.setdefault("obfuscation", "".join(secrets.choice(_PAD_ALPHABET) for _ in range(pad)))
+    if kind in _AFTER_ITEM:
+        data.setdefault("previous_item_id", None)
+    if isinstance(data.get("item"), dict):
+        _item_nulls(data["item"], phases)
+    if isinstance(data.get("session"), dict):
+        _session_nulls(data["session"])
+    if isinstance(data.get("response"), dict):
+        _response_nulls(data["response"], phases)
+    if kind == "error":
+        for name in ("code", "param", "event_id"):
+            data["error"].setdefault(name, None)
+    return msgspec.json.encode(data)
+
+
 @dataclass
 class _Active:
     """The response in progress."""
@@ -199,6 +290,9 @@ class _Connection:
         self.conversation_id = events.new_id("conv")
         self.items: list[events.ConversationItem] = []
         self.audio_ms: dict[str, int] = {}  # assistant item id -> its audio length
+        self.streaming: dict[str, int] = {}  # assistant item id -> audio generated so far, while it streams
+        self.cuts: dict[str, int] = {}  # streaming item id -> where a truncate cut its audio
+        self.phases: dict[str, str] = {}  # assistant message id -> its phase (gpt-realtime-2 models)
         # The input buffer, placed in session audio time by byte offsets from the first append.
         self.buffer = bytearray()
         self.buffer_start = 0  # offset of buffer[0]
@@ -219,7 +313,7 @@ class _Connection:
             if translated is None:
                 return
             event = translated
-        await self.transport.send(events.encode(event))
+        await self.transport.send(wire(event, self.phases))
 
     async def error(
         self, message: str, *, code: str | None, param: str | None = None, event_id: str | None = None
@@ -386,14 +480,24 @@ class _Connection:
         if item is None:
             return
         parts = item.content or []
-        if item.role != "assistant" or not 0 <= event.content_index < len(parts):
+        item_id = item.id or ""
+        # Barge-in truncates an answer that is still streaming: its one audio part is part 0.
+        streaming = item_id in self.streaming
+        if item.role != "assistant" or not 0 <= event.content_index < (1 if streaming else len(parts)):
             await self.error("Only the audio of an assistant message can be truncated.", code="invalid_value",
                              param="content_index", event_id=event.event_id)  # fmt: skip
             return
-        length = self.audio_ms.get(item.id or "", 0)
+        length = self.cuts.get(item_id, self.streaming[item_id]) if streaming else self.audio_ms.get(item_id, 0)
         if event.audio_end_ms > length:
             await self.error(f"Audio content of {length}ms is shorter than {event.audio_end_ms}ms.",
                              code="invalid_value", param="audio_end_ms", event_id=event.event_id)  # fmt: skip
+            return
+        if streaming:
+            # Recorded now, applied when the item is done (see _Generation.audio_done): the
+            # rest streams on unless the response is cancelled, and the item keeps the cut.
+            self.cuts[item_id] = event.audio_end_ms
+            await self.send(events.ConversationItemTruncated.build(
+                item_id=event.item_id, content_index=event.content_index, audio_end_ms=event.audio_end_ms))  # fmt: skip
             return
         parts = list(parts)
         parts[event.content_index] = msgspec.structs.replace(parts[event.content_index], transcript="")
@@ -657,7 +761,7 @@ class _Generation:
             reply = await self.connection.simulator.responder.respond(context, self.effective_session())
         if reply is not None and not self.active.cancelled:
             if reply.text or not reply.tool_calls:
-                await self.message(reply.text)
+                await self.message(reply.text, commentary=bool(reply.tool_calls))
             for name, arguments in reply.tool_calls:
                 if self.stopped():
                     break
@@ -698,9 +802,12 @@ class _Generation:
         await self.send(events.ResponseOutputItemDone.build(
             response_id=self.active.id, output_index=output_index, item=item))  # fmt: skip
 
-    async def message(self, text: str) -> None:
+    async def message(self, text: str, *, commentary: bool = False) -> None:
         audio = "audio" in self.modalities
         item_id = events.new_id("item")
+        if (self.connection.session.model or "").startswith("gpt-realtime-2"):
+            # Newer models tag assistant messages: a preamble to tool calls, or the answer.
+            self.connection.phases[item_id] = "commentary" if commentary else "final_answer"
         item = events.ConversationItem(id=item_id, type="message", status="in_progress", role="assistant", content=[])
         previous = await self.item_added(item)
         output_index = len(self.output) - 1
@@ -716,6 +823,7 @@ class _Generation:
         if audio:
             chunks = max(1, math.ceil(len(text) * MS_PER_CHAR / CHUNK_MS))
             sent_chunks = 0
+            self.connection.streaming[item_id] = 0
             # Word i goes just before chunk i * chunks // len(words): the transcript leads the audio.
             buckets: list[list[str]] = [[] for _ in range(chunks)]
             for index, word in enumerate(words):
@@ -726,13 +834,14 @@ class _Generation:
                 for word in bucket:
                     said.append(word)
                     await self.send(events.ResponseOutputAudioTranscriptDelta.build(**ids, delta=word))
+                # Generated before it is sent: a client may truncate on hearing it before send() returns.
+                self.connection.streaming[item_id] = (sent_chunks + 1) * CHUNK_MS
                 if not call:  # on a call the audio goes to the peer, not down this socket
                     await self.send(events.ResponseOutputAudioDelta.build(**ids, delta=_TONE_B64))
                 sent_chunks += 1
                 await self.pause()
             transcript = "".join(said)
             self.usage.output_audio += sent_chunks
-            self.connection.audio_ms[item_id] = sent_chunks * CHUNK_MS
             await self.send(events.ResponseOutputAudioDone.build(**ids))
             await self.send(events.ResponseOutputAudioTranscriptDone.build(**ids, transcript=transcript))
             part = events.ContentPart(type="audio", transcript=transcript)
@@ -751,7 +860,18 @@ class _Generation:
         self.usage.output_text += len(said)
         await self.send(events.ResponseContentPartDone.build(**ids, part=part))
         status = "incomplete" if self.active.cancelled else "completed"
+        if audio:
+            content = self.audio_done(item_id, content)  # no await between this and the item's update
         await self.item_done(msgspec.structs.replace(item, status=status, content=[content]), previous)
+
+    def audio_done(self, item_id: str, content: events.ContentPart) -> events.ContentPart:
+        """The audio item's final length, with a truncation made while it streamed applied."""
+        connection = self.connection
+        length = connection.streaming.pop(item_id, 0)
+        cut = connection.cuts.pop(item_id, None)
+        connection.audio_ms[item_id] = length if cut is None else cut
+        # As after any truncation, the transcript goes: the context holds no text the user did not hear.
+        return content if cut is None else msgspec.structs.replace(content, transcript="")
 
     async def function_call(self, name: str, arguments: str) -> None:
         item_id, call_id = events.new_id("item"), events.new_id("call")
