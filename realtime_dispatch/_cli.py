@@ -4,17 +4,20 @@ try the demo against the built-in simulator."""
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import inspect
 import logging
 import math
 import os
 import signal
+import ssl
 import sys
+import tempfile
 from array import array
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import anyio
 import anyio.abc
@@ -27,6 +30,9 @@ from ._endpoints import ConfigError, Endpoint, openai
 from ._reconnect import ConnectionFailed
 from ._tools import tool
 from .audio import duration_ms, send_audio
+
+if TYPE_CHECKING:
+    from .simulator import Responder
 
 __all__ = ("DemoApp", "main")
 
@@ -194,12 +200,43 @@ async def _demo(url: str | None, model: str) -> None:
         await DemoApp().run_async(openai(model, base_url=base_url))
 
 
-async def _simulate(host: str, port: int) -> None:
+async def _simulate(
+    host: str,
+    port: int,
+    responder: Responder | None = None,
+    *,
+    tls: ssl.SSLContext | None = None,
+    ca_file: Path | None = None,
+) -> None:
     from .simulator import Simulator
 
-    async with Simulator().serve(host=host, port=port) as base_url:
+    async with Simulator(responder=responder).serve(host=host, port=port, tls=tls) as base_url:
         print(f"Realtime simulator listening at {base_url}/realtime (Ctrl-C to stop)", flush=True)
+        if ca_file is not None:
+            print(f"CA certificate: {ca_file} (trust it in your client, e.g. SSL_CERT_FILE={ca_file})", flush=True)
         await anyio.sleep_forever()
+
+
+def _simulate_tls(args: argparse.Namespace, backend: str, responder: Responder | None) -> int:
+    """``simulate``, serving ``wss://`` with ``--tls`` (a CA and a certificate made at start, in a
+    temporary directory removed on exit) or ``--certfile``/``--keyfile``; else ``ws://``."""
+    from .simulator._tls import TLSUnavailable, load_tls, make_tls
+
+    if args.keyfile is not None and args.certfile is None:
+        raise UsageError("--keyfile needs --certfile")
+    if args.certfile is not None:
+        serve = functools.partial(_simulate, tls=load_tls(args.certfile, args.keyfile))
+        return _interruptible(backend, serve, args.host, args.port, responder)
+    if not args.tls:
+        return _interruptible(backend, _simulate, args.host, args.port, responder)
+    with tempfile.TemporaryDirectory(prefix="realtime-dispatch-tls-") as directory:
+        try:
+            context, ca_file = make_tls(directory)
+        except TLSUnavailable as exc:
+            print(f"realtime-dispatch simulate: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        serve = functools.partial(_simulate, tls=context, ca_file=ca_file)
+        return _interruptible(backend, serve, args.host, args.port, responder)
 
 
 async def _record(app: RealtimeApp, out: Path, url: str | None, model: str, truncate_audio: int | None) -> None:
@@ -243,7 +280,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return _interruptible(backend, _demo, args.url, args.model)
         if args.command == "simulate":
-            return _interruptible(backend, _simulate, args.host, args.port)
+            try:
+                responder = _load_responder(args.responder, args.script)
+            except UsageError as exc:  # one line: the spec or the script is wrong, not the command line
+                print(f"realtime-dispatch simulate: error: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            return _simulate_tls(args, backend, responder)
         if args.command == "run":
             app = _load_app(args.app)
             return _interruptible(backend, app.run_async, _endpoint(app, args.model, args.url))
@@ -291,7 +333,20 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 
     simulate = commands.add_parser("simulate", parents=[common], help="run the Realtime simulator as a server")
     simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=8765)
+    simulate.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    certificate = simulate.add_mutually_exclusive_group()
+    certificate.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve wss:// with a certificate made at start for localhost, 127.0.0.1 and ::1 (prints its CA file)",
+    )
+    certificate.add_argument("--certfile", type=Path, help="serve wss:// with this certificate (PEM)")
+    simulate.add_argument("--keyfile", type=Path, help="the certificate's private key (default: in --certfile)")
+    answers = simulate.add_mutually_exclusive_group()
+    answers.add_argument(
+        "--responder", metavar="MODULE:CLASS", help="your Responder class, built with no arguments (default: echo)"
+    )
+    answers.add_argument("--script", metavar="TURNS.json", type=Path, help="play canned turns (docs/simulator.md)")
 
     replay = commands.add_parser(
         "replay", parents=[common], help="list the events of a recording (server frames, or a `record` file)"
@@ -302,9 +357,24 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 
 def _load_app(spec: str) -> RealtimeApp:
     """The app ``MODULE:APP`` names: an instance, or a subclass called with no arguments."""
+    target = _load_attribute(spec, "MODULE:APP (for example myapp:VoiceApp)")
+    name = spec.partition(":")[2]
+    if isinstance(target, RealtimeApp):
+        return target
+    if isinstance(target, type) and issubclass(target, RealtimeApp):
+        try:
+            inspect.signature(target).bind()
+        except TypeError:
+            raise UsageError(f"{spec} needs arguments: name an instance instead (app = {name}(...))") from None
+        return target()
+    raise UsageError(f"{spec} is a {type(target).__name__}, not a RealtimeApp subclass or instance")
+
+
+def _load_attribute(spec: str, form: str) -> Any:
+    """What ``MODULE:NAME`` names (``form`` says what the spec should look like, for the error)."""
     module_name, _, name = spec.partition(":")
     if not module_name or not name:
-        raise UsageError(f"{spec!r} is not MODULE:APP (for example myapp:VoiceApp)")
+        raise UsageError(f"{spec!r} is not {form}")
     if os.getcwd() not in sys.path:  # as `python -m` does: the app may live in the current directory
         sys.path.insert(0, os.getcwd())
     try:
@@ -320,15 +390,41 @@ def _load_app(spec: str) -> RealtimeApp:
             target = getattr(target, part)
         except AttributeError:
             raise UsageError(f"module {module_name!r} has no attribute {name!r}") from None
-    if isinstance(target, RealtimeApp):
-        return target
-    if isinstance(target, type) and issubclass(target, RealtimeApp):
+    return target
+
+
+def _load_responder(spec: str | None, script: Path | None) -> Responder | None:
+    """The simulator's responder: ``--responder MODULE:CLASS`` built with no arguments, or ``--script FILE``."""
+    from .simulator import ScriptedResponder
+
+    if script is not None:
         try:
-            inspect.signature(target).bind()
-        except TypeError:
-            raise UsageError(f"{spec} needs arguments: name an instance instead (app = {name}(...))") from None
-        return target()
-    raise UsageError(f"{spec} is a {type(target).__name__}, not a RealtimeApp subclass or instance")
+            return ScriptedResponder.from_file(script)
+        except OSError as exc:
+            raise UsageError(f"cannot read the script {str(script)!r}: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise UsageError(f"bad script: {exc}") from None
+    if spec is None:
+        return None
+    try:
+        target = _load_attribute(spec, "MODULE:CLASS (for example myresponders:Scripted)")
+    except UsageError:
+        raise
+    except Exception as exc:  # the module exists but does not import: one line, not a traceback
+        raise UsageError(f"cannot import {spec.partition(':')[0]!r}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(target, type):
+        raise UsageError(f"{spec} is a {type(target).__name__}, not a class")
+    try:
+        inspect.signature(target).bind()
+    except (TypeError, ValueError):
+        raise UsageError(f"{spec} cannot be constructed with no arguments") from None
+    try:
+        responder = target()
+    except Exception as exc:
+        raise UsageError(f"{spec}() failed: {type(exc).__name__}: {exc}") from None
+    if not callable(getattr(responder, "respond", None)):
+        raise UsageError(f"{spec} has no respond() method: not a Responder")
+    return cast("Responder", responder)
 
 
 def _endpoint(app: RealtimeApp, model: str, url: str | None) -> Endpoint:

@@ -1,28 +1,15 @@
-"""``python -m realtime_dispatch.simulator [--host H] [--port P]``: serve the echo simulator until interrupted."""
+"""``python -m realtime_dispatch.simulator [OPTIONS]``: the same as ``realtime-dispatch simulate [OPTIONS]``
+(``--host``, ``--port``, ``--tls``, ``--responder``, ``--script``...; ``--help`` lists them)."""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
+import sys
 
-import anyio
-
-from ._server import Simulator
-
-
-async def _serve(host: str, port: int) -> None:
-    async with Simulator().serve(host=host, port=port) as base_url:
-        print(f"Realtime simulator listening on {base_url}/realtime?model=gpt-realtime", flush=True)
-        await anyio.sleep_forever()
+from .._cli import main as cli_main
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m realtime_dispatch.simulator", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(_serve, args.host, args.port)
+    sys.exit(cli_main(["simulate", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

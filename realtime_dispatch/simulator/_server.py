@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import secrets
+import ssl
 import struct
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -25,6 +26,8 @@ import anyio
 import anyio.abc
 import msgspec
 from msgspec import UNSET
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
 
 from .. import events
 from ..transports import TransportClosed, WebSocketTransport, serve_websocket
@@ -141,11 +144,23 @@ class Simulator:
         self.delta_delay = delta_delay
 
     @asynccontextmanager
-    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-        """Serve on ``host:port`` (0 picks a free port) while the block runs; yields ``ws://host:port/v1``."""
-        async with serve_websocket(self.handle, host, port) as bound:
+    async def serve(
+        self, host: str = "127.0.0.1", port: int = 0, *, tls: ssl.SSLContext | None = None, require_key: bool = False
+    ) -> AsyncIterator[str]:
+        """Serve on ``host:port`` (0 picks a free port) while the block runs; yields ``ws://host:port/v1``
+        (``wss://`` with ``tls``, a server-side SSL context: see ``simulator.make_tls``).
+
+        As the live service does, the 101 answer selects the ``realtime`` subprotocol when the client
+        offers it (browser-standard clients fail without it), and the API key may come in the
+        ``openai-insecure-api-key.<key>`` subprotocol as well as in ``Authorization: Bearer`` or
+        ``api-key``. Any key is fine; ``require_key`` refuses (HTTP 401) a client that brings none.
+        """
+        accept = _refuse_without_key if require_key else None
+        async with serve_websocket(
+            self.handle, host, port, accept=accept, tls=tls, subprotocols=("realtime",)
+        ) as bound:
             shown = f"[{host}]" if ":" in host else host
-            yield f"ws://{shown}:{bound}/v1"
+            yield f"{'wss' if tls is not None else 'ws'}://{shown}:{bound}/v1"
 
     async def handle(self, transport: WebSocketTransport) -> None:
         """Run one client connection until it leaves."""
@@ -168,6 +183,43 @@ class Simulator:
         if not isinstance(transcript, str):
             raise TypeError(f"transcribe() returned {type(transcript).__name__}, not str")
         return transcript
+
+
+_KEY_SUBPROTOCOL = "openai-insecure-api-key."
+_NO_KEY = (
+    "You didn't provide an API key. Provide it in an Authorization header (Authorization: Bearer YOUR_KEY),"
+    " or in the openai-insecure-api-key.YOUR_KEY WebSocket subprotocol."
+)
+
+
+def api_key(request: Request) -> str | None:
+    """The API key a handshake request brings, wherever the live service takes it from:
+    ``Authorization: Bearer``, ``api-key`` (Azure), or the ``openai-insecure-api-key.<key>``
+    subprotocol (browsers cannot set headers). None when it brings none."""
+    headers = request.headers
+    scheme, _, token = headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    if headers.get("api-key", "").strip():
+        return headers["api-key"].strip()
+    for value in headers.get_all("Sec-WebSocket-Protocol"):
+        for offered in value.split(","):
+            offered = offered.strip()
+            if offered.startswith(_KEY_SUBPROTOCOL) and len(offered) > len(_KEY_SUBPROTOCOL):
+                return offered[len(_KEY_SUBPROTOCOL) :]
+    return None
+
+
+def _refuse_without_key(request: Request) -> Response | None:
+    if api_key(request) is not None:
+        return None
+    body = msgspec.json.encode(
+        {"type": "error", "error": {"type": "invalid_request_error", "code": None, "message": _NO_KEY, "param": None}}
+    )
+    headers = Headers(
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body))), ("Connection", "close")]
+    )
+    return Response(401, "Unauthorized", headers, body)
 
 
 # --- members the service sends as null -------------------------------------------------------
