@@ -70,6 +70,7 @@ class Dispatcher(SessionListener):
     __slots__ = (
         "_app",
         "_background_slots",
+        "_chains",
         "_closed",
         "_connection",
         "_has_middleware",
@@ -127,6 +128,8 @@ class Dispatcher(SessionListener):
         self._idle = anyio.Event()
         self._idle.set()
         self._spent: set[Handler] = set()
+        # Per app, bound now: a shared router has several parents, and an error goes up this app's path.
+        self._chains = root.lineage()
         self._routes: dict[Handler, _Route] = {}
         for handler in root.walk_handlers():
             self._routes[handler] = self._bind(handler)
@@ -592,11 +595,12 @@ class Dispatcher(SessionListener):
                 self._metrics.decode_errors += 1
             else:
                 self._metrics.handler_errors += 1
-        error_handler = self._find_error_handler(exc, router or self._root)
+        root = self._root
+        error_handler = self._find_error_handler(exc, self._chains.get(router or root, (root,)))
         if error_handler is None and source is None:
             # A bad frame or a middleware failure belongs to no router: any router's handler for it will do.
-            for router in self._root.walk():
-                error_handler = self._find_error_handler(exc, router, up=False)
+            for node in root.walk():
+                error_handler = self._find_error_handler(exc, (node,))
                 if error_handler is not None:
                     break
         if error_handler is None:
@@ -626,19 +630,19 @@ class Dispatcher(SessionListener):
                 exc_info=failure,
             )
 
-    def _find_error_handler(self, exc: Exception, router: Router | None, *, up: bool = True) -> ErrorHandler | None:
+    def _find_error_handler(self, exc: Exception, chain: tuple[Router, ...]) -> ErrorHandler | None:
+        """The nearest router of ``chain`` (a router, then the ones above it in this app) with a
+        handler for ``exc``; within it, the most specific class wins."""
         classes = type(exc).__mro__
         if isinstance(exc, DecodeError):
             # A bad frame is not a handler bug: only handlers that ask for DecodeError get it.
             classes = classes[: classes.index(DecodeError) + 1]
-        node = router
-        while node is not None:
+        for node in chain:
             if node.error_handlers:
                 for cls in classes:
                     for candidate in node.error_handlers:
                         if cls in candidate.exc_types:
                             return candidate
-            node = node.parent if up else None
         return None
 
 

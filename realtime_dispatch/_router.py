@@ -7,6 +7,7 @@ dispatch has nothing left to check.
 from __future__ import annotations
 
 import difflib
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
@@ -147,6 +148,10 @@ class Router:
 
     All handlers whose key matches an event run, in this order: a router's own handlers
     in registration order, then its sub-routers' in inclusion order, depth first.
+
+    A router is a blueprint: it may be included in any number of routers and apps (each
+    app binds it when it starts), but at most once in one app's tree, and never below
+    itself.
     """
 
     if TYPE_CHECKING:
@@ -158,9 +163,22 @@ class Router:
         self.error_handlers: list[ErrorHandler] = []
         self.routers: list[Router] = []
         self.tools: list[ToolSpec] = []
-        self.parent: Router | None = None
+        # Every router this one is included in, in inclusion order; weakly, so that a module-level
+        # router does not keep alive every app that ever included it.
+        self._parents: weakref.WeakKeyDictionary[Router, None] = weakref.WeakKeyDictionary()
         self._frozen = False
-        self._api = api  # on an app's root router: names of the other API fail at registration
+        self._api = api  # names of the other API fail at registration, here and in every sub-router
+
+    @property
+    def parents(self) -> list[Router]:
+        """Every router this one is included in (and that is still alive), in inclusion order."""
+        return list(self._parents)
+
+    @property
+    def parent(self) -> Router | None:
+        """The first router this one was included in (None: none). A shared router has several:
+        see ``parents``."""
+        return next(iter(self._parents), None)
 
     def __repr__(self) -> str:
         return f"<Router {self.name!r}: {len(self.handlers)} handlers, {len(self.routers)} sub-routers>"
@@ -216,8 +234,7 @@ class Router:
         self._check_open()
         name = qualified_name(fn)
         normalised = resolve_keys(keys, plan, name)
-        api = self._root()._api
-        if api is not None:
+        for api in self._apis():
             for key in normalised:
                 hint = api_hint(key, api)
                 if hint:
@@ -299,37 +316,40 @@ class Router:
             raise ValueError("tool timeout must be positive")
         spec = _spec or tool_spec(fn, name=name, description=description, timeout=timeout)
         spec.router = self
-        taken = {t.name: t for t in self._root().walk_tools()}
-        if spec.name in taken:
-            first = qualified_name(taken[spec.name].fn)
-            raise ValueError(f"two tools are named {spec.name!r}: {first} and {qualified_name(fn)}")
+        for root in self._roots():
+            taken = {t.name: t for t in root.walk_tools()}
+            if spec.name in taken:
+                first = qualified_name(taken[spec.name].fn)
+                raise ValueError(f"two tools are named {spec.name!r}: {first} and {qualified_name(fn)}")
         self.tools.append(spec)
         return spec
 
     def include_router(self, router: Router) -> Router:
-        """Add ``router`` below this one. A router has one parent; cycles are refused."""
+        """Add ``router`` below this one. A router may be included in several routers and apps
+        (a blueprint), but at most once in one tree; cycles are refused."""
         self._check_open()
         if not isinstance(router, Router):
             raise TypeError(f"include_router() takes a Router, not {router!r}")
-        if router.parent is not None:
-            raise RuntimeError(f"{router!r} is already included in {router.parent!r}")
-        node: Router | None = self
-        while node is not None:
-            if node is router:
-                raise RuntimeError(f"including {router!r} in {self!r} would make a cycle")
-            node = node.parent
-        api = self._root()._api
-        if api is not None:
+        if router in self._ancestors():
+            raise RuntimeError(f"including {router!r} in {self!r} would make a cycle")
+        below = list(router.walk())
+        for root in self._roots():
+            present = set(root.walk())
+            for node in below:
+                if node in present:
+                    raise RuntimeError(f"{node!r} is already included in {root!r} (a router appears once in a tree)")
+        for api in self._apis():
             for handler in router.walk_handlers():
                 for key in handler.keys:
                     hint = api_hint(key, api)
                     if hint:
                         raise ValueError(f"handler {handler.name}: {hint}")
-        taken = {t.name for t in self._root().walk_tools()}
-        for spec in router.walk_tools():
-            if spec.name in taken:
-                raise ValueError(f"{router!r} declares a tool named {spec.name!r}, which is already declared")
-        router.parent = self
+        for root in self._roots():
+            taken = {t.name for t in root.walk_tools()}
+            for spec in router.walk_tools():
+                if spec.name in taken:
+                    raise ValueError(f"{router!r} declares a tool named {spec.name!r}, which is already declared")
+        router._parents[self] = None
         self.routers.append(router)
         return router
 
@@ -353,18 +373,45 @@ class Router:
         for router in self.walk():
             yield from router.tools
 
-    def _root(self) -> Router:
-        node = self
-        while node.parent is not None:
-            node = node.parent
-        return node
+    def lineage(self) -> dict[Router, tuple[Router, ...]]:
+        """For this router and each one below it: the routers from it up to this one (itself
+        first). What an app computes when it starts: where an error goes up to, in its tree."""
+        chains: dict[Router, tuple[Router, ...]] = {}
+
+        def visit(router: Router, above: tuple[Router, ...]) -> None:
+            chain = (router, *above)
+            chains[router] = chain
+            for child in router.routers:
+                visit(child, chain)
+
+        visit(self, ())
+        return chains
+
+    def _ancestors(self) -> list[Router]:
+        """This router and every router it is included in, directly or not (each once)."""
+        found: dict[Router, None] = {}
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            if node not in found:
+                found[node] = None
+                stack.extend(node._parents)
+        return list(found)
+
+    def _roots(self) -> list[Router]:
+        """The tops of every tree this router is in (an app's root router, or a blueprint's)."""
+        return [node for node in self._ancestors() if not node._parents]
+
+    def _apis(self) -> set[Api]:
+        return {node._api for node in self._ancestors() if node._api is not None}
 
     def freeze(self, frozen: bool = True) -> None:
-        """While an app runs on this (root) router, adding handlers or routers fails."""
+        """While an app runs on this (root) router, adding handlers or routers to it, or to any
+        router below it (shared ones included), fails."""
         self._frozen = frozen
 
     def _check_open(self) -> None:
-        if self._root()._frozen:
+        if any(node._frozen for node in self._ancestors()):
             raise RuntimeError("handlers and routers cannot be added while the app is running")
 
 
