@@ -81,3 +81,15 @@ __all__ = (
     "openai",
     "tool",
 )
+
+
+def _show_public_paths(names: tuple[str, ...], module: str) -> None:
+    """Tracebacks and reprs name the exceptions by the path users import them from."""
+    namespace = globals()
+    for name in names:
+        value = namespace[name]
+        if isinstance(value, type) and issubclass(value, BaseException):
+            value.__module__ = module
+
+
+_show_public_paths(__all__, __name__)

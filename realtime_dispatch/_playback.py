@@ -45,6 +45,7 @@ class _Item:
     received: int = 0  # bytes of audio received
     played_ms: float = 0.0
     complete: bool = False  # all of its audio has arrived
+    stopped: bool = False  # the output was flushed at an interruption; more audio or a played report reopens it
 
 
 class Playback:
@@ -78,6 +79,7 @@ class Playback:
         with self._lock:
             item = self._item(item_id)
             item.played_ms += amount
+            item.stopped = False
             self._current = item_id
 
     def played_ms(self, item_id: str) -> float:
@@ -90,9 +92,28 @@ class Playback:
         item = self._items.get(item_id)
         return item.received / self._bytes_per_ms if item else 0.0
 
-    def cut(self) -> Cut | None:
-        """The truncation an interruption now calls for, and forget it (a second call gives None)."""
+    @property
+    def playing(self) -> bool:
+        """Whether any assistant audio may still be playing, as far as the counts tell: the server
+        plays it (SIP/WebRTC), or some item's audio has arrived and not all of it was reported
+        played (still arriving counts), since the last interruption. False before any audio.
+        Only the received side makes this meaningful: the app feeds it while ``barge_in`` is on."""
         with self._lock:
+            if self.server_playing:
+                return True
+            return any(
+                item.received
+                and not item.stopped
+                and (not item.complete or item.played_ms < item.received / self._bytes_per_ms)
+                for item in self._items.values()
+            )
+
+    def cut(self) -> Cut | None:
+        """The truncation an interruption now calls for, and forget it (a second call gives None).
+        The output is flushed at an interruption: what arrived so far no longer counts as ``playing``."""
+        with self._lock:
+            for each in self._items.values():
+                each.stopped = True
             item_id, self._current = self._current, None
             if item_id is None:
                 return None
@@ -122,6 +143,7 @@ class Playback:
                 item = self._item(event.item_id)  # type: ignore[attr-defined]
             item.content_index = event.content_index  # type: ignore[attr-defined]
         item.received += size
+        item.stopped = False
 
     def on_audio_done(self, event: ServerEvent) -> None:
         item = self._items.get(event.item_id)  # type: ignore[attr-defined]

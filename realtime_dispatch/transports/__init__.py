@@ -28,3 +28,9 @@ __all__ = (
     "memory_pair",
     "serve_websocket",
 )
+
+for _name in __all__:  # tracebacks and reprs name the exceptions by the path users import them from
+    _exported = globals()[_name]
+    if isinstance(_exported, type) and issubclass(_exported, BaseException):
+        _exported.__module__ = __name__
+del _name, _exported
