@@ -7,7 +7,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from ._handlers import Inject
 from ._lifecycle import Lifecycle, NotConnected, Outcome, SessionState
@@ -22,25 +22,41 @@ from ._waiters import Waiter, Waiters
 from .events import (
     ClientEvent,
     ConversationItem,
+    ConversationItemAdded,
     ConversationItemCreate,
+    ConversationItemCreated,
     ConversationItemDelete,
+    ConversationItemDeleted,
     ConversationItemRetrieve,
+    ConversationItemRetrieved,
     ConversationItemTruncate,
+    ConversationItemTruncated,
     DecodeError,
     ErrorEvent,
     InputAudioBufferAppend,
     InputAudioBufferClear,
+    InputAudioBufferCleared,
     InputAudioBufferCommit,
+    InputAudioBufferCommitted,
     OutputAudioBufferClear,
+    OutputAudioBufferCleared,
     ResponseCancel,
     ResponseCreate,
+    ResponseCreated,
+    ResponseDone,
     ResponseParams,
     ServerEvent,
     Session,
     SessionUpdate,
+    SessionUpdated,
+    TranscriptionSessionUpdate,
+    TranscriptionSessionUpdated,
     decode,
 )
 from .transports import Transport, TransportClosed
+
+if TYPE_CHECKING:
+    from ._keys import ExpectEvent, WaitFor
 
 __all__ = ("Connection", "Expected", "NotConnected", "OutboundMiddleware", "SendTimeout", "SessionParts")
 
@@ -179,6 +195,50 @@ class Connection:
         await self._send_chain(event)
         return event.event_id
 
+    # The reply each client event gets (see ``_replies.reply_matcher``; tests/test_typing.py
+    # checks the two agree). An ``error`` about the event is raised as ``ServerError``.
+    @overload
+    async def request(
+        self, event: SessionUpdate, *, timeout: float | None = ...
+    ) -> SessionUpdated | TranscriptionSessionUpdated: ...
+    @overload
+    async def request(
+        self, event: TranscriptionSessionUpdate, *, timeout: float | None = ...
+    ) -> TranscriptionSessionUpdated: ...
+    @overload
+    async def request(
+        self, event: InputAudioBufferCommit, *, timeout: float | None = ...
+    ) -> InputAudioBufferCommitted: ...
+    @overload
+    async def request(
+        self, event: InputAudioBufferClear, *, timeout: float | None = ...
+    ) -> InputAudioBufferCleared: ...
+    @overload
+    async def request(
+        self, event: OutputAudioBufferClear, *, timeout: float | None = ...
+    ) -> OutputAudioBufferCleared: ...
+    @overload
+    async def request(
+        self, event: ConversationItemCreate, *, timeout: float | None = ...
+    ) -> ConversationItemCreated | ConversationItemAdded: ...
+    @overload
+    async def request(
+        self, event: ConversationItemRetrieve, *, timeout: float | None = ...
+    ) -> ConversationItemRetrieved: ...
+    @overload
+    async def request(
+        self, event: ConversationItemTruncate, *, timeout: float | None = ...
+    ) -> ConversationItemTruncated: ...
+    @overload
+    async def request(
+        self, event: ConversationItemDelete, *, timeout: float | None = ...
+    ) -> ConversationItemDeleted: ...
+    @overload
+    async def request(self, event: ResponseCreate, *, timeout: float | None = ...) -> ResponseCreated: ...
+    @overload
+    async def request(self, event: ResponseCancel, *, timeout: float | None = ...) -> ResponseDone: ...
+    @overload
+    async def request(self, event: ClientEvent, *, timeout: float | None = ...) -> ServerEvent: ...
     async def request(self, event: ClientEvent, *, timeout: float | None = 30.0) -> ServerEvent:
         """Send ``event`` and wait for the server's answer to it.
 
@@ -266,15 +326,7 @@ class Connection:
 
     # --- receiving ----------------------------------------------------------------------------
 
-    @overload
-    async def wait_for(
-        self, key: type[_E], predicate: Callable[[_E], object] | None = None, *, timeout: float | None = None
-    ) -> _E: ...
-    @overload
-    async def wait_for(
-        self, key: str, predicate: Callable[[Any], object] | None = None, *, timeout: float | None = None
-    ) -> ServerEvent: ...
-    async def wait_for(
+    async def _wait_for(
         self,
         key: str | type[ServerEvent],
         predicate: Callable[[Any], object] | None = None,
@@ -283,19 +335,16 @@ class Connection:
     ) -> ServerEvent:
         """Wait for the next event matching ``key`` (and ``predicate``), without polling.
 
-        For handlers running in the background (an inline handler holds the receive loop,
-        so the event could never arrive: that raises ``RuntimeError``). Raises
-        ``TimeoutError`` after ``timeout`` seconds.
+        ``key``: an event name, a wildcard (``"response.*"``) or an event class; the result is
+        typed by it (``wait_for("response.done")`` is a ``ResponseDone``). For handlers running
+        in the background (an inline handler holds the receive loop, so the event could never
+        arrive: that raises ``RuntimeError``). Raises ``TimeoutError`` after ``timeout`` seconds.
         """
         if self._waiters is None:
             raise RuntimeError("wait_for() needs a running app; with a bare Connection, iterate over it")
         return await self._waiters.wait(self._waiters.expect(matcher(key, predicate)), timeout)
 
-    @overload
-    def expect(self, key: type[_E], predicate: Callable[[_E], object] | None = None) -> Expected[_E]: ...
-    @overload
-    def expect(self, key: str, predicate: Callable[[Any], object] | None = None) -> Expected[ServerEvent]: ...
-    def expect(self, key: str | type[ServerEvent], predicate: Callable[[Any], object] | None = None) -> Expected[Any]:
+    def _expect(self, key: str | type[ServerEvent], predicate: Callable[[Any], object] | None = None) -> Expected[Any]:
         """Start watching for the next event matching ``key`` (and ``predicate``) now, before
         sending what causes it, so a fast answer cannot slip by; ``await expected.wait()`` later::
 
@@ -303,11 +352,24 @@ class Connection:
             await conn.create_response()
             event = await done.wait(timeout=30)
 
-        Registering is allowed anywhere; waiting, like ``wait_for``, not from an inline handler.
+        The ``Expected`` is typed by ``key``, like ``wait_for``. Registering is allowed anywhere;
+        waiting, like ``wait_for``, not from an inline handler.
         """
         if self._waiters is None:
             raise RuntimeError("expect() needs a running app; with a bare Connection, iterate over it")
         return Expected(self._waiters, self._waiters.expect(matcher(key, predicate), check=False))
+
+    # Typed by generated overloads (realtime_dispatch/_keys.py): one per event name and wildcard,
+    # and one for an event class. No overload takes a plain str, so a misspelt name is a type
+    # error; a name known only at run time goes through its class, events.SERVER_EVENTS[name].
+    if TYPE_CHECKING:
+        wait_for: WaitFor
+        expect: ExpectEvent
+    else:
+        wait_for = _wait_for
+        expect = _expect
+        wait_for.__name__, wait_for.__qualname__ = "wait_for", "Connection.wait_for"
+        expect.__name__, expect.__qualname__ = "expect", "Connection.expect"
 
     def __aiter__(self) -> AsyncIterator[ServerEvent]:
         if self._waiters is not None:

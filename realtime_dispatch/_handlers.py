@@ -110,7 +110,8 @@ def analyse(
     ``connection``/``conn``, ``app``, ``exc``/``error``). Anything else is an error now,
     not a surprise at dispatch.
     """
-    hints = _resolve_hints(fn, localns)
+    unresolved: dict[str, str] = {}
+    hints = _resolve_hints(fn, localns, unresolved)
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError) as exc:
@@ -126,6 +127,14 @@ def analyse(
             continue
         if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is not parameter.empty:
             continue
+        if parameter.name in unresolved and parameter.default is parameter.empty:
+            # Falling back to the parameter's name would hide a misspelt annotation (and skip
+            # the check of the event annotation against the key): say so now.
+            raise TypeError(
+                f"handler {qualified_name(fn)}: the annotation of parameter {parameter.name!r}, "
+                f"{parameter.annotation!r}, cannot be resolved ({unresolved[parameter.name]}); "
+                "fix the name, or import it at run time (not only under TYPE_CHECKING)"
+            )
         annotation = hints.get(parameter.name, parameter.annotation)
         kind = _classify(annotation, allow_exception)
         if kind is None:
@@ -152,9 +161,12 @@ def analyse(
     return Plan(tuple(params), event_annotation)
 
 
-def _resolve_hints(fn: Callable[..., Any], localns: dict[str, Any] | None) -> dict[str, Any]:
-    """Annotations resolved one by one: one that cannot be resolved (a TYPE_CHECKING-only
-    import, say) leaves only that parameter to name-based injection, not all of them."""
+def _resolve_hints(
+    fn: Callable[..., Any], localns: dict[str, Any] | None, unresolved: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Annotations resolved one by one: one that cannot be resolved (a misspelt name, a
+    TYPE_CHECKING-only import) is left out, and recorded in ``unresolved`` (parameter name to
+    the error) for the caller to report; the others still resolve."""
     try:
         return typing.get_type_hints(fn, localns=localns, include_extras=True)
     except Exception:
@@ -169,8 +181,9 @@ def _resolve_hints(fn: Callable[..., Any], localns: dict[str, Any] | None) -> di
             continue
         try:
             hints[name] = eval(annotation, globalns, localns)  # what get_type_hints does
-        except Exception:
-            continue
+        except Exception as exc:
+            if unresolved is not None:
+                unresolved[name] = f"{type(exc).__name__}: {exc}"
     return hints
 
 

@@ -31,7 +31,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -45,6 +45,7 @@ from .transports import MemoryServer, Transport, TransportClosed, memory_pair, s
 if TYPE_CHECKING:
     from ._app import RealtimeApp, TransportFactory
     from ._connection import Connection
+    from ._keys import ExpectSent
 
 __all__ = (
     "Expectation",
@@ -63,6 +64,8 @@ __all__ = (
     "replay",
     "virtual_time",
 )
+
+_C = TypeVar("_C", bound=events.ClientEvent)
 
 Frame = bytes | str | events.ServerEvent
 """A server frame to send: raw bytes, a JSON string, or an event (encoded)."""
@@ -92,7 +95,7 @@ class _ServerSide(Protocol):
 class Expectation:
     """One client event the script waits for, and what the server does when it arrives."""
 
-    def __init__(self, event_type: str, predicate: Callable[[Any], bool] | None = None) -> None:
+    def __init__(self, event_type: str, predicate: Callable[[Any], object] | None = None) -> None:
         self.type = event_type
         self.predicate = predicate
         self.replies: list[bytes] = []
@@ -123,7 +126,8 @@ class ScriptedServer:
     the next expectation (its type, and its predicate if given), which sends its replies and
     optionally closes the connection. The script carries on across reconnects. Anything else
     the app sends is a ``ScriptError``: the connection is closed with 1008 and the error is
-    raised by ``wait_done`` and when ``run`` exits. ``sent`` lists every decoded client event.
+    raised by ``wait_done`` and when ``run`` exits. ``sent`` lists every decoded client event
+    (typed ``ClientEvent``); ``sent_of(cls)`` those of one class, typed as that class.
     """
 
     def __init__(self) -> None:
@@ -140,11 +144,25 @@ class ScriptedServer:
         self._greeting.extend(_frame_bytes(frame) for frame in frames)
         return self
 
-    def expect(self, event_type: str, predicate: Callable[[Any], bool] | None = None) -> Expectation:
-        """Append an expectation: the next client event is of ``event_type`` (and ``predicate(event)``)."""
+    def _expect(self, event_type: str, predicate: Callable[[Any], object] | None = None) -> Expectation:
+        """Append an expectation: the next client event is of ``event_type`` (and ``predicate(event)``).
+
+        Type checkers see one overload per client event name: ``predicate`` takes that event's
+        class, and a misspelt name is a type error."""
         expectation = Expectation(event_type, predicate)
         self._expectations.append(expectation)
         return expectation
+
+    if TYPE_CHECKING:
+        expect: ExpectSent  # generated overloads (realtime_dispatch/_keys.py)
+    else:
+        expect = _expect
+        expect.__name__, expect.__qualname__ = "expect", "ScriptedServer.expect"
+
+    def sent_of(self, cls: type[_C]) -> list[_C]:
+        """The client events of class ``cls`` the app sent, in order, typed as ``cls``:
+        ``server.sent_of(events.ConversationItemCreate)[0].item``."""
+        return [event for event in self.sent if isinstance(event, cls)]
 
     @property
     def remaining(self) -> list[Expectation]:

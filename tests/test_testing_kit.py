@@ -122,6 +122,20 @@ async def test_scripted_conversation_passes(sockets: bool) -> None:
     assert server.connections == 1
 
 
+async def test_sent_of_lists_the_events_of_one_class_typed_as_it() -> None:
+    server = conversation()
+    app = ChatApp(chatty=True)
+    with anyio.fail_after(10):
+        async with server.run(app):
+            await server.wait_done(timeout=5)
+    [create] = server.sent_of(events.ConversationItemCreate)
+    assert create is server.sent[1]
+    assert create.item.content is not None
+    assert create.item.content[0].text == "hello"
+    assert server.sent_of(events.ResponseCancel) == []
+    assert testing.ScriptedServer.expect.__name__ == "expect"
+
+
 async def test_unexpected_event_fails_with_a_clear_message() -> None:
     server = ScriptedServer()
     server.on_connect(events.SessionCreated.build(session=SESSION))
