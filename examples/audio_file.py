@@ -13,18 +13,22 @@ By default the "voice" is generated: a 1.5 s tone burst and 0.6 s of silence, wr
 and read back, so no audio file ships with the example. Offline, against the built-in simulator (its VAD takes
 the tone for speech; its "transcription" of audio is the audio's length, and it answers with a tone):
 
-    python examples/audio_file.py [--out answer.wav] [--fast] [--trio]
+    .venv/bin/python examples/audio_file.py [--out answer.wav] [--fast] [--trio]
+
+The answer goes to ``--out``, or by default to a new temporary file (``/tmp/realtime-dispatch-answer-*.wav``):
+the last line prints its path.
 
 ``--fast`` sends the audio as fast as the connection takes it (the simulator's VAD counts audio time, so the
 result is the same). With your own recording, against the real service (OPENAI_API_KEY from the environment):
 
-    python examples/audio_file.py --wav question.wav --url wss://api.openai.com/v1 [--model gpt-realtime]
+    .venv/bin/python examples/audio_file.py --wav question.wav --url wss://api.openai.com/v1 [--model gpt-realtime]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 from array import array
@@ -143,13 +147,21 @@ async def run(url: str | None, model: str, wav: Path | None, out: Path, fast: bo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wav", type=Path, help="a 16-bit PCM WAV file to send (default: a generated tone burst)")
-    parser.add_argument("--out", type=Path, default=Path("answer.wav"), help="where to save the assistant's voice")
+    parser.add_argument("--out", type=Path, help="where to save the assistant's voice (default: a new temporary file)")
     parser.add_argument("--fast", action="store_true", help="send the audio as fast as possible, not in real time")
     parser.add_argument("--url", help="a real endpoint's base URL, e.g. wss://api.openai.com/v1 (default: simulator)")
     parser.add_argument("--model", default="gpt-realtime")
     parser.add_argument("--trio", action="store_true", help="run on trio instead of asyncio")
     args = parser.parse_args()
-    anyio.run(run, args.url, args.model, args.wav, args.out, args.fast, backend="trio" if args.trio else "asyncio")
+    out = args.out or temporary_wav()
+    anyio.run(run, args.url, args.model, args.wav, out, args.fast, backend="trio" if args.trio else "asyncio")
+
+
+def temporary_wav() -> Path:
+    """A new, empty file in the temporary directory (kept after the run, so that you can play it)."""
+    descriptor, name = tempfile.mkstemp(prefix="realtime-dispatch-answer-", suffix=".wav")
+    os.close(descriptor)
+    return Path(name)
 
 
 if __name__ == "__main__":

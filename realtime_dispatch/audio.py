@@ -248,6 +248,12 @@ class Wav(NamedTuple):
     def duration_ms(self) -> float:
         return duration_ms(self.pcm, rate=self.rate)
 
+    def __repr__(self) -> str:
+        """The format and size, not the samples: ``Wav(rate=24000, channels=1, duration_ms=1500.0, bytes=72000)``."""
+        size = len(self.pcm)  # a repr never raises: no check of the rate or of whole samples here
+        ms = f"{size // 2 * 1000 / self.rate:.1f}" if isinstance(self.rate, int) and self.rate > 0 else "?"
+        return f"Wav(rate={self.rate!r}, channels=1, duration_ms={ms}, bytes={size})"
+
 
 _FORMAT_NAMES = {
     0x0001: "integer PCM",

@@ -17,7 +17,8 @@ import anyio
 import pytest
 
 from realtime_dispatch import events, openai
-from realtime_dispatch._cli import DemoApp, main
+from realtime_dispatch._cli import main
+from realtime_dispatch.demo import DemoApp
 from realtime_dispatch.simulator import Simulator
 from realtime_dispatch.testing import replay
 
@@ -25,23 +26,33 @@ ROOT = Path(__file__).resolve().parents[1]
 RECORDED = ROOT / "tests" / "data" / "recorded"
 
 
+@pytest.fixture(autouse=True)
+def plain_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's expected text is plain: no FORCE_COLOR from a CI environment (tests/test_demo.py tests colour)."""
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+
+
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_demo_runs_offline_against_the_built_in_simulator(backend: str) -> None:
     args = [sys.executable, "-m", "realtime_dispatch", "demo"] + (["--trio"] if backend == "trio" else [])
     result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=True)
     lines = result.stdout.splitlines()
-    assert "built-in simulator" in lines[0]
-    # A text turn, a tool call, an audio turn (server VAD commits it, it is transcribed and answered aloud).
-    assert lines[1:] == [
+    assert "built-in Realtime simulator" in lines[0]
+    # A text turn, a tool call, an audio turn (server VAD commits it, it is transcribed and answered aloud), all
+    # answered by the simulator's echo responder (tests/test_demo.py checks the header and the epilogue).
+    start = lines.index("you:       Hello! Who are you?")
+    assert lines[start : start + 9] == [
         "you:       Hello! Who are you?",
-        "assistant: You said: Hello! Who are you?",
+        "echo:      You said: Hello! Who are you?",
         "you:       What time is it? Use get_time.",
         "           [tool get_time() -> 12:34]",
-        "assistant: Tool get_time returned: 12:34",
+        "echo:      Tool get_time returned: 12:34",
         "you:       [voice: 1.5 s of a generated tone]",
         "           transcribed: (1.7 s of audio)",
-        "assistant: You said: (1.7 s of audio)  [audio: 1.6 s]",
+        "echo:      You said: (1.7 s of audio)  [audio: 1.6 s]",
+        "",
     ]
+    assert lines[start + 9] == "What next"
     assert result.stderr == ""
 
 

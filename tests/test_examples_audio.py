@@ -7,6 +7,7 @@ import math
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import wave
 from pathlib import Path
@@ -89,6 +90,35 @@ def test_audio_file_reads_any_16_bit_wav(tmp_path: Path) -> None:
     assert "[vad] speech stopped at 1200 ms: turn committed" in lines  # ended by the silence sent after the file
     assert "assistant (audio transcript): You said: (1.2 s of audio)" in lines
     assert_is_the_simulators_answer(out, 1600)
+
+
+def test_audio_file_saves_to_a_temporary_file_by_default_and_says_where(tmp_path: Path) -> None:
+    command = [sys.executable, str(ROOT / "examples" / "audio_file.py"), "--fast"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)  # not the repo
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("saved 1.6 s of the assistant's voice to ")
+    saved = Path(last.removeprefix("saved 1.6 s of the assistant's voice to "))
+    try:
+        assert saved.is_absolute()
+        assert saved.parent == Path(tempfile.gettempdir())
+        assert saved.name.startswith("realtime-dispatch-answer-")
+        assert saved.suffix == ".wav"
+        assert_is_the_simulators_answer(saved, 1600)
+    finally:
+        saved.unlink(missing_ok=True)
+    assert list(tmp_path.iterdir()) == []  # nothing written where it ran
+    assert not (ROOT / "answer.wav").exists()
+
+
+def test_wav_repr_shows_the_format_not_the_samples() -> None:
+    wav = audio.Wav(bytes(72_000), 24_000)
+    assert repr(wav) == "Wav(rate=24000, channels=1, duration_ms=1500.0, bytes=72000)"
+    assert repr(audio.Wav(bytes(3), 16_000)) == "Wav(rate=16000, channels=1, duration_ms=0.1, bytes=3)"  # never raises
+    assert repr(audio.Wav(b"", 0)) == "Wav(rate=0, channels=1, duration_ms=?, bytes=0)"
+    assert len(repr(audio.Wav(bytes(10_000_000), 24_000))) < 100  # not the PCM
+    assert wav == audio.Wav(bytes(72_000), 24_000)  # still a tuple of the PCM and its rate
+    assert wav.pcm == bytes(72_000)
 
 
 # --- transcription.py ----------------------------------------------------------------------------------------------
