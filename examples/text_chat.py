@@ -1,9 +1,9 @@
 """An interactive text chat in the terminal: type a line, watch the answer stream in.
 
 Shows a ``RealtimeApp`` driven from outside with ``app.connect(...)``: the main task reads
-stdin (in a worker thread, so the event loop keeps receiving), sends each line as a user
+stdin (in a daemon thread, so the event loop keeps receiving), sends each line as a user
 message and waits for the answer, while an ``@on`` handler prints the text deltas as they
-arrive. ``/quit`` or end of input (Ctrl-D) ends the chat.
+arrive. ``/quit`` or end of input (Ctrl-D) ends the chat; Ctrl-C ends it at once (exit status 130).
 
 Offline, against the built-in simulator (it answers "You said: ..."):
 
@@ -18,10 +18,13 @@ Against the real service (OPENAI_API_KEY from the environment):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import threading
 from contextlib import AsyncExitStack
 
 import anyio
+import anyio.from_thread
 
 from realtime_dispatch import Connection, RealtimeApp, events, on, openai
 
@@ -60,11 +63,34 @@ class Chat(RealtimeApp):
         await self.answered.wait()
 
 
-async def read_line(prompt: str) -> str | None:
+async def stdin_readline(portal: anyio.from_thread.BlockingPortal) -> str:
+    """``sys.stdin.readline()`` in a daemon thread, so the event loop keeps running meanwhile.
+
+    Not ``anyio.to_thread.run_sync``: its worker threads are joined when the program exits, so a
+    read still waiting after Ctrl-C would keep the process alive until the user presses Enter. A
+    daemon thread is simply dropped at exit. ``portal`` lets the thread wake the waiting task."""
+    done = anyio.Event()
+    outcome: list[str | BaseException] = []
+
+    def read() -> None:
+        try:
+            outcome.append(sys.stdin.readline())
+        except BaseException as exc:  # handed to the waiting task
+            outcome.append(exc)
+        with contextlib.suppress(RuntimeError):  # the portal has closed (Ctrl-C): nobody waits for this line
+            portal.call(done.set)
+
+    threading.Thread(target=read, name="stdin reader", daemon=True).start()
+    await done.wait()  # cancelled by Ctrl-C at once; the thread is left to its read
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+async def read_line(prompt: str, portal: anyio.from_thread.BlockingPortal) -> str | None:
     """The next line of stdin, or None at end of input, read without blocking the event loop."""
     print(prompt, end="", flush=True)
-    # A blocking readline() in a worker thread; abandon_on_cancel lets Ctrl-C end the chat at once.
-    line: str = await anyio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
+    line = await stdin_readline(portal)
     if not line:
         print()
         return None
@@ -76,6 +102,7 @@ async def read_line(prompt: str) -> str | None:
 async def chat(url: str | None, model: str) -> None:
     app = Chat()
     async with AsyncExitStack() as stack:
+        portal = await stack.enter_async_context(anyio.from_thread.BlockingPortal())  # for the stdin reader
         if url is None:
             from realtime_dispatch.simulator import Simulator
 
@@ -83,7 +110,7 @@ async def chat(url: str | None, model: str) -> None:
             print(f"(built-in simulator at {url}; /quit or Ctrl-D to leave)")
         # connect() runs the app in the background for the block and yields its Connection.
         conn = await stack.enter_async_context(app.connect(openai(model, base_url=url)))
-        while (line := await read_line("you> ")) is not None and line != "/quit":
+        while (line := await read_line("you> ", portal)) is not None and line != "/quit":
             if line:
                 await app.ask(conn, line)
 
@@ -98,6 +125,7 @@ def main() -> None:
         anyio.run(chat, args.url, args.model, backend="trio" if args.trio else "asyncio")
     except* KeyboardInterrupt:  # Ctrl-C; on trio it comes out of a task group, in an exception group
         print("\n(interrupted)")
+        raise SystemExit(130) from None  # 128 + SIGINT, as a shell reports a program Ctrl-C stopped
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ is a sideband to a (pretend) WebRTC/SIP call.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import secrets
@@ -41,6 +42,7 @@ SAMPLE_RATE = 24000
 CHUNK_MS = 100
 MS_PER_CHAR = 60  # spoken duration per character of transcript
 DEFAULT_MODEL = "gpt-realtime"
+logger = logging.getLogger("realtime_dispatch.simulator")
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant running in a local Realtime simulator."
 
 _PCM_FORMAT = events.AudioFormat(type="audio/pcm", rate=SAMPLE_RATE)
@@ -172,7 +174,32 @@ class Simulator:
             model = query.get("model", [DEFAULT_MODEL])[0] or DEFAULT_MODEL
             call_id = query.get("call_id", [""])[0] or None
             beta = "realtime=v1" in transport.request.headers.get("OpenAI-Beta", "")
-        await _Connection(self, transport, model, call_id=call_id, beta=beta).run()
+        peer = _peer(transport)
+        if logger.isEnabledFor(logging.INFO):  # `simulate -v`: who connects, and to what session
+            agents = transport.request.headers.get_all("User-Agent") if transport.request is not None else []
+            agent = agents[-1] if agents else ""  # get() raises on a repeated header: a log line never should
+            logger.info(
+                "%s connected: model %s, %s API%s%s",
+                peer,
+                model,
+                "beta" if beta else "GA",
+                f", call {call_id}" if call_id else "",
+                f", {agent}" if agent else "",
+            )
+        connection = _Connection(self, transport, model, call_id=call_id, beta=beta)
+        started = time.monotonic()
+        try:
+            await connection.run()
+        finally:
+            session = connection.session
+            logger.info(
+                "%s left after %.1f s: %d item(s) in the conversation; session %s, %s",
+                peer,
+                time.monotonic() - started,
+                len(connection.items),
+                session.model or model,
+                _summary(session),
+            )
 
     async def transcribe(self, pcm: bytes) -> str:
         """The transcript of committed user audio: the responder's ``transcribe``, if it has one."""
@@ -183,6 +210,40 @@ class Simulator:
         if not isinstance(transcript, str):
             raise TypeError(f"transcribe() returned {type(transcript).__name__}, not str")
         return transcript
+
+
+def _peer(transport: WebSocketTransport) -> str:
+    """The client's address, as host:port, for the log."""
+    stream = transport._stream  # the socket (or the TLS stream over it: it forwards the attribute)
+    address = stream.extra(anyio.abc.SocketAttribute.remote_address, None)
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(address) if address else "a client"
+
+
+def _summary(session: events.Session) -> str:
+    """A few words on a session for the log: output modalities, voice, tools, turn detection."""
+    modalities = session.output_modalities if session.output_modalities else None
+    audio = session.audio if session.audio else None
+    output = audio.output if audio is not None and audio.output else None
+    detection = audio.input.turn_detection if audio is not None and audio.input else None
+    parts = [
+        "output " + "+".join(modalities) if modalities else "",
+        f"voice {output.voice}" if output is not None and output.voice else "",
+        f"{len(session.tools)} tool(s)" if session.tools else "no tools",
+        f"turn detection {detection.type}" if detection else "no turn detection",
+    ]
+    return ", ".join(part for part in parts if part)
+
+
+def _reason(exc: events.DecodeError) -> str:
+    """Why a frame did not decode, without the decoder's own prefix ("invalid frame: ",
+    "invalid 'session.update' event: "): the error's message already says what was invalid."""
+    text = str(exc)
+    for prefix in ("invalid frame: ", f"invalid {exc.event_type!r} event: "):
+        text = text.removeprefix(prefix)
+    return text
 
 
 _KEY_SUBPROTOCOL = "openai-insecure-api-key."
@@ -436,7 +497,7 @@ class _Connection:
         try:
             raw = msgspec.json.decode(data)
         except (msgspec.DecodeError, UnicodeDecodeError):
-            await self.error(f"Invalid JSON: {exc}", code="invalid_json")
+            await self.error(f"Invalid JSON: {_reason(exc)}", code="invalid_json")
             return
         event_id = raw.get("event_id") if isinstance(raw, dict) else None
         event_id = event_id if isinstance(event_id, str) else None
@@ -448,7 +509,8 @@ class _Connection:
             await self.error(f"Invalid value: '{exc.event_type}'. Supported values are: {supported}.",
                              code="invalid_value", param="type", event_id=event_id)  # fmt: skip
         else:
-            await self.error(f"Invalid '{exc.event_type}' event: {exc}", code="invalid_value", event_id=event_id)
+            await self.error(f"Invalid '{exc.event_type}' event: {_reason(exc)}", code="invalid_value",
+                             event_id=event_id)  # fmt: skip
 
     async def find(self, item_id: str, event_id: str | None) -> events.ConversationItem | None:
         for item in self.items:
