@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -207,10 +208,9 @@ class RealtimeApp:
         self._inbound: list[InboundMiddleware] = []
         self._outbound: list[OutboundMiddleware] = []
         self._taps: list[FrameTap] = []
-        self.conversation = Conversation(max_items=self.max_history_items)
-        """The conversation so far, kept while ``track_conversation`` is on (see ``Conversation``)."""
-        self.metrics = Metrics()
-        """Counters and latencies, fed while ``collect_metrics`` is on (see ``Metrics``)."""
+        self._conversation = Conversation(max_items=self.max_history_items)
+        self._metrics = Metrics()
+        self._warned_off: set[str] = set()  # features read while off: warned once per app
         self._run: _Run | None = None  # the running session's parts, while the app runs
         self.playback = Playback()
         """Report what your audio output has played here (see ``Playback``); read by barge-in."""
@@ -229,6 +229,35 @@ class RealtimeApp:
             spec = self._tool_specs.get(attr)
             if spec is not None:
                 self.router.add_tool(method, _spec=spec.bind(self, attr))
+
+    # --- state kept by optional features ------------------------------------------------------------
+
+    @property
+    def conversation(self) -> Conversation:
+        """The conversation so far, kept while ``track_conversation`` is on (see ``Conversation``).
+        Read while it is off, it stays empty: the first read warns (``RuntimeWarning``)."""
+        if not self.track_conversation:
+            self._warn_off("conversation", "track_conversation")
+        return self._conversation
+
+    @property
+    def metrics(self) -> Metrics:
+        """Counters and latencies, fed while ``collect_metrics`` is on (see ``Metrics``).
+        Read while it is off, they stay at zero: the first read warns (``RuntimeWarning``)."""
+        if not self.collect_metrics:
+            self._warn_off("metrics", "collect_metrics")
+        return self._metrics
+
+    def _warn_off(self, attribute: str, switch: str) -> None:
+        if attribute in self._warned_off:
+            return
+        self._warned_off.add(attribute)
+        warnings.warn(
+            f"{type(self).__name__}.{attribute} is not kept: {switch} is off. "
+            f"Set {switch} = True on {type(self).__name__} (a class attribute) to fill it",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
     # --- registration on the instance ------------------------------------------------------------
 
@@ -294,10 +323,17 @@ class RealtimeApp:
     async def interrupt(self, *, server_interrupts: bool = False) -> None:
         """Barge in now, as push-to-talk does: ``on_barge_in``, cancel the response in progress,
         truncate the playing item to what was heard (WebRTC/SIP: clear the server's output).
-        ``server_interrupts``: the server's turn detection cancels the response itself."""
+        ``server_interrupts``: the server's turn detection cancels the response itself.
+        With ``barge_in`` on, an interruption with nothing to cut (no response requested or in
+        progress, and ``playback.playing`` false: no audio arrived, or all of it was reported played,
+        since the last interruption) does nothing: ``on_barge_in`` is not called."""
         setup = self._running_parts().setup
         connection = setup.connection
+        quiet = self.barge_in and not setup.sequencer.busy and not self.playback.playing
         cut = self.playback.cut()
+        if quiet and cut is None:
+            logger.debug("barge-in: nothing is playing and no response is in progress: nothing to interrupt")
+            return
         await self.on_barge_in(connection)
         if not server_interrupts:
             if setup.sequencer.active is not None:
@@ -388,7 +424,7 @@ class RealtimeApp:
     ) -> SessionRunner:
         """Build the session's parts around one lifecycle, and let the features install themselves."""
         lifecycle = Lifecycle(self.reconnect, can_reconnect=factory is not None)
-        metrics = self.metrics if self.collect_metrics else None
+        metrics = self._metrics if self.collect_metrics else None
         waiters = Waiters()
         sequencer = ResponseSequencer(self.response_policy, start_timeout=self.response_start_timeout)
         outbox = Outbox(
@@ -476,16 +512,25 @@ class RealtimeApp:
         """Blocking entry point: run the event loop until the connection ends for good.
 
         ``backend`` is ``"asyncio"`` or ``"trio"``; ``backend_options={"use_uvloop": True}``
-        runs asyncio on uvloop. SIGINT and SIGTERM close the connection cleanly."""
+        runs asyncio on uvloop. SIGINT and SIGTERM close the connection cleanly (``on_disconnect``
+        and ``on_shutdown`` run), then ``run()`` raises rather than return as if all went well:
+        ``KeyboardInterrupt`` for SIGINT, as ``asyncio.run`` does, and ``SystemExit(143)``
+        (128 + SIGTERM) for SIGTERM, so an uncaught one exits quietly with the status a shell
+        reports for a process SIGTERM stopped."""
+        stopped_by: list[int] = []
 
         async def main() -> None:
             async with _one_error(), anyio.create_task_group() as task_group:
                 if handle_signals:  # start(), not start_soon(): the handlers are in place before we connect
-                    await task_group.start(_stop_on_signal, task_group.cancel_scope)
+                    await task_group.start(_stop_on_signal, task_group.cancel_scope, stopped_by)
                 await self.run_async(target)
                 task_group.cancel_scope.cancel()
 
         anyio.run(main, backend=backend, backend_options=backend_options)
+        if stopped_by == [signal.SIGINT]:
+            raise KeyboardInterrupt
+        if stopped_by == [signal.SIGTERM]:
+            raise SystemExit(128 + signal.SIGTERM)
 
 
 @asynccontextmanager
@@ -524,12 +569,16 @@ def _count_sent(metrics: Metrics) -> OutboundMiddleware:
     return count_sent
 
 
-async def _stop_on_signal(scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+async def _stop_on_signal(
+    scope: anyio.CancelScope, stopped_by: list[int], *, task_status: anyio.abc.TaskStatus[None]
+) -> None:
+    """Cancel ``scope`` at the first SIGINT or SIGTERM, noting which in ``stopped_by``."""
     try:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             task_status.started()
             async for received in signals:
                 logger.info("received %s: closing", signal.Signals(received).name)
+                stopped_by.append(int(received))
                 scope.cancel()
                 return
     except NotImplementedError:  # no signal support on this platform/loop

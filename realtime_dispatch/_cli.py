@@ -8,196 +8,34 @@ import functools
 import importlib
 import inspect
 import logging
-import math
 import os
 import signal
 import ssl
 import sys
 import tempfile
-from array import array
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import anyio.abc
 import msgspec
 
 from . import __version__, events
-from ._app import RealtimeApp, on
-from ._connection import Connection
+from ._app import RealtimeApp
 from ._endpoints import ConfigError, Endpoint, openai
 from ._reconnect import ConnectionFailed
-from ._tools import tool
-from .audio import duration_ms, send_audio
+from .demo import DemoApp
+from .demo import run as run_demo
 
 if TYPE_CHECKING:
     from .simulator import Responder
 
 __all__ = ("DemoApp", "main")
 
-QUESTIONS = ("Hello! Who are you?", "What time is it? Use get_time.")
-VOICE_MS = 1500  # the audio turn: a tone this long, then silence, so server VAD ends the turn
-SILENCE_MS = 300
-
-
-def _voice(ms: int = VOICE_MS, silence_ms: int = SILENCE_MS) -> bytes:
-    """``ms`` of a 220 Hz tone (about -16 dBFS: loud enough for the simulator's VAD), then ``silence_ms`` of
-    silence; PCM16 24 kHz mono."""
-    count = 24 * ms
-    samples = array("h", (round(5000 * math.sin(2 * math.pi * 220 * n / 24000)) for n in range(count)))
-    if sys.byteorder == "big":
-        samples.byteswap()
-    return samples.tobytes() + bytes(48 * silence_ms)
-
-
-def _session(vad: bool) -> events.Session:
-    """Text answers unless asked otherwise, transcribed user audio, server VAD that commits the user's turn
-    without answering it (the demo asks for a spoken answer itself), or no VAD: commit by hand."""
-    detection = events.TurnDetection(type="server_vad", create_response=False) if vad else None
-    return events.Session(
-        type="realtime",
-        instructions="Answer briefly.",
-        output_modalities=["text"],
-        audio=events.SessionAudio(
-            input=events.AudioInput(
-                transcription=events.AudioTranscription(model="gpt-4o-mini-transcribe"), turn_detection=detection
-            )
-        ),
-    )
-
-
-class DemoApp(RealtimeApp):
-    """A scripted conversation: text questions (one makes the model call a tool), then an audio turn.
-
-    Text questions get text answers, streamed. The audio turn sends a generated tone; with ``vad`` (the
-    default) the server's voice activity detection commits it, else (a real endpoint, whose VAD would not take
-    a tone for speech) it is committed by hand. Either way the committed turn is transcribed, and answered with
-    audio and its transcript.
-    """
-
-    session = _session(vad=True)
-
-    def __init__(
-        self, questions: Sequence[str] = QUESTIONS, *, out: TextIO | None = None, voice: bool = True, vad: bool = True
-    ) -> None:
-        super().__init__()
-        self.questions = list(questions)
-        self.asked = 0
-        self.voice = voice  # end with an audio turn
-        self.spoken = self.speaking = False
-        self.out = out or sys.stdout
-        self.vad = vad
-        self.session = _session(vad)
-        self.tools_called: dict[str, str] = {}  # call_id -> tool name
-        self.line_open = False  # an answer is being printed
-        self.held: list[str] = []  # lines that arrived mid-answer, printed after it
-        self.audio_bytes = 0
-
-    def say(self, text: str, end: str = "\n") -> None:
-        print(text, end=end, file=self.out, flush=True)
-
-    def note(self, line: str) -> None:
-        """Print a whole line, after the answer being streamed if there is one."""
-        if self.line_open:
-            self.held.append(line)
-        else:
-            self.say(line)
-
-    async def on_connect(self, connection: Connection) -> None:
-        await self.next_turn(connection)
-        await self.speak(connection)  # no questions: the audio turn comes first
-
-    async def next_turn(self, conn: Connection) -> None:
-        if self.asked < len(self.questions):
-            question = self.questions[self.asked]
-            self.asked += 1
-            self.say(f"you:       {question}")
-            await conn.create_item(events.ConversationItem.message("user", question))
-            await conn.create_response(events.ResponseParams(output_modalities=["text"]))
-        elif self.voice and not self.spoken:
-            self.spoken = self.speaking = True  # speak() sends the audio, in the background
-            self.say(f"you:       [voice: {VOICE_MS / 1000:.1f} s of a generated tone]")
-        else:
-            await conn.close()
-
-    @on("response.done", background=True)
-    async def speak(self, conn: Connection) -> None:
-        """Send the audio turn, off the receive loop (inline handlers run first: next_turn has set the flag)."""
-        if self.speaking:
-            self.speaking = False
-            # As fast as the socket takes it: the simulator's VAD counts audio time, not wall-clock time.
-            await send_audio(conn, _voice(), realtime=False, commit=not self.vad)
-
-    @tool
-    async def get_time(self) -> str:
-        """The current time, as HH:MM."""
-        return "12:34"  # a fixed time, so the demo's output is always the same
-
-    # --- the user's voice ---------------------------------------------------------------------------
-
-    @on("input_audio_buffer.committed")
-    async def answer_aloud(self, conn: Connection) -> None:
-        await conn.create_response(events.ResponseParams(output_modalities=["audio"]))
-
-    @on("conversation.item.input_audio_transcription.completed")
-    def heard(self, event: events.InputAudioTranscriptionCompleted) -> None:
-        self.note(f"           transcribed: {event.transcript}")
-
-    # --- the assistant's answers --------------------------------------------------------------------
-
-    @on("response.output_item.added", when=lambda e: e.item.type == "message")
-    def answer_started(self) -> None:
-        self.say("assistant: ", end="")
-        self.line_open = True
-        self.audio_bytes = 0
-
-    @on("response.output_text.delta", "response.output_audio_transcript.delta")
-    def stream(self, event: events.ResponseOutputTextDelta | events.ResponseOutputAudioTranscriptDelta) -> None:
-        self.say(event.delta, end="")
-
-    @on("response.output_audio.delta")
-    def count_audio(self, event: events.ResponseOutputAudioDelta) -> None:
-        self.audio_bytes += len(event.pcm)  # a real app would play event.pcm here
-
-    @on("response.output_item.done", when=lambda e: e.item.type == "message")
-    def answer_done(self) -> None:
-        self.say(f"  [audio: {duration_ms(self.audio_bytes) / 1000:.1f} s]" if self.audio_bytes else "")
-        self.line_open = False
-        for line in self.held:
-            self.say(line)
-        self.held.clear()
-
-    @on("response.output_item.done", when=lambda e: e.item.type == "function_call")
-    def tool_called(self, event: events.ResponseOutputItemDone) -> None:
-        self.tools_called[event.item.call_id or ""] = event.item.name or "?"
-
-    @on("conversation.item.done", when=lambda e: e.item.type == "function_call_output")
-    def tool_answered(self, event: events.ConversationItemDone) -> None:
-        # The @tool ran and its output went back; the app then asks for the answer that uses it.
-        self.note(f"           [tool {self.tools_called.get(event.item.call_id or '', '?')}() -> {event.item.output}]")
-
-    @on("response.done")
-    async def turn_done(self, event: events.ResponseDone, conn: Connection) -> None:
-        if any(item.type == "function_call" for item in event.response.output or []):
-            return  # the app runs the tool, then asks for a response with its output
-        await self.next_turn(conn)
-
-    @on("error")
-    def server_error(self, event: events.ErrorEvent) -> None:
-        self.say(f"\n[server error {event.error.code}: {event.error.message}]")
-
 
 async def _demo(url: str | None, model: str) -> None:
-    if url:
-        # A real server's VAD would not take the generated tone for speech: commit the audio turn by hand.
-        await DemoApp(vad=False).run_async(openai(model, base_url=url))
-        return
-    from .simulator import Simulator
-
-    async with Simulator().serve(host="127.0.0.1", port=0) as base_url:
-        print(f"(built-in simulator at {base_url}: no API key, no network)", flush=True)
-        await DemoApp().run_async(openai(model, base_url=base_url))
+    await run_demo(url, model)  # the demo's app and script: realtime_dispatch/demo.py
 
 
 async def _simulate(
@@ -270,10 +108,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     configuration (argparse's own errors raise ``SystemExit(2)``), 128 + the signal number when
     stopped by Ctrl-C (130) or SIGTERM (143)."""
     parser, verbs = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the verb's usage, not the top-level one: `demo --bogus` is a mistake in the demo's options
+        verbs[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     level = args.log_level or ("INFO" if args.verbose else "WARNING")
     logging.basicConfig(level=getattr(logging, level), format="%(name)s: %(message)s")
     backend = "trio" if args.trio else "asyncio"
+    if args.trio and not _trio_installed():
+        print(
+            f"realtime-dispatch {args.command}: error: --trio needs trio: pip install 'realtime-dispatch[trio]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         if args.command == "replay":
             return _replay(args.file)
@@ -297,8 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"realtime-dispatch {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ConnectionFailed, OSError) as exc:
-        print(f"realtime-dispatch {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except (ConnectionFailed, OSError, anyio.EndOfStream, anyio.BrokenResourceError) as exc:
+        reason = _connection_error(exc, getattr(args, "url", None))
+        print(f"realtime-dispatch {args.command}: {reason}", file=sys.stderr)
         return EXIT_FAILED
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse accepts only the verbs above
 
@@ -307,33 +154,36 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--trio", action="store_true", help="run on trio instead of asyncio")
     logs = common.add_mutually_exclusive_group()
-    logs.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, help="logging level (default WARNING)")
+    logs.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, help="logging level (default: WARNING)")
     logs.add_argument("-v", "--verbose", action="store_true", help="the same as --log-level INFO")
-    parser = argparse.ArgumentParser(prog="realtime-dispatch", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="realtime-dispatch", description=__doc__.replace("``", ""), formatter_class=_HelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"realtime-dispatch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser = functools.partial(commands.add_parser, formatter_class=_HelpFormatter)  # type: ignore[method-assign]
 
     run = commands.add_parser(
         "run", parents=[common], help="run your RealtimeApp (against OpenAI, OPENAI_API_KEY from the environment)"
     )
     run.add_argument("app", metavar="MODULE:APP", help="a RealtimeApp subclass or instance, e.g. myapp:VoiceApp")
     run.add_argument("--url", help="another endpoint's base URL (e.g. ws://127.0.0.1:8765/v1 for the simulator)")
-    run.add_argument("--model", default="gpt-realtime")
+    run.add_argument("--model", default="gpt-realtime", help="the model")
 
     record = commands.add_parser("record", parents=[common], help="record a session to JSONL (default: the demo)")
     record.add_argument("out", metavar="OUT.jsonl", type=Path)
     record.add_argument("app", metavar="MODULE:APP", nargs="?", help="the app to record (default: the demo app)")
     record.add_argument("--url", help="the endpoint's base URL (default: the built-in simulator)")
-    record.add_argument("--model", default="gpt-realtime")
+    record.add_argument("--model", default="gpt-realtime", help="the model")
     record.add_argument("--truncate-audio", type=int, metavar="N", help="keep only N characters of base64 audio")
 
     demo = commands.add_parser("demo", parents=[common], help="a scripted conversation against the built-in simulator")
     demo.add_argument("--url", help="a real endpoint's base URL instead (e.g. wss://api.openai.com/v1)")
-    demo.add_argument("--model", default="gpt-realtime")
+    demo.add_argument("--model", default="gpt-realtime", help="the model")
 
     simulate = commands.add_parser("simulate", parents=[common], help="run the Realtime simulator as a server")
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    simulate.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    simulate.add_argument("--port", type=_port, default=8765, help="the port to listen on; 0 picks a free one")
     certificate = simulate.add_mutually_exclusive_group()
     certificate.add_argument(
         "--tls",
@@ -349,10 +199,66 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     answers.add_argument("--script", metavar="TURNS.json", type=Path, help="play canned turns (docs/simulator.md)")
 
     replay = commands.add_parser(
-        "replay", parents=[common], help="list the events of a recording (server frames, or a `record` file)"
+        "replay", parents=[common], help="list the events of a recording (server frames, or a file from record)"
     )
-    replay.add_argument("file", type=Path)
+    replay.add_argument("file", type=Path, help="the recording (JSONL)")
     return parser, {"run": run, "record": record, "demo": demo, "simulate": simulate, "replay": replay}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, when it has one worth showing (not None, not a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _port(text: str) -> int:
+    """``--port``: a TCP port number, 0 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number: 0 to 65535 (0 picks a free one)")
+    return port
+
+
+def _trio_installed() -> bool:
+    try:
+        import trio  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _connection_error(exc: BaseException, url: str | None) -> str:
+    """One line on why the connection failed. A ``wss://`` URL whose TLS handshake broke off is most
+    likely a plain ``ws://`` server (it answers the TLS hello with HTTP, or hangs up): say so."""
+    if url is not None and url.startswith("wss://") and _in_tls_handshake(exc):
+        plain = "ws://" + url.removeprefix("wss://")
+        return f"TLS handshake failed: is the server plain ws://? (try --url {plain})"
+    text = " ".join(str(exc).split())  # one line, even when it quotes a multi-line body
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _in_tls_handshake(exc: BaseException) -> bool:
+    """Whether ``exc`` broke off a TLS handshake (an SSL protocol error, or a reset or an end of stream
+    raised in one); not a certificate the client rejected, which says what it is."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return False
+    if isinstance(exc, ssl.SSLError):
+        return True
+    traceback = exc.__traceback__
+    while traceback is not None:
+        code = traceback.tb_frame.f_code
+        if code.co_name in ("_on_handshake_complete", "do_handshake") or (
+            code.co_name == "wrap" and code.co_filename.endswith("tls.py")
+        ):
+            return True
+        traceback = traceback.tb_next
+    return False
 
 
 def _load_app(spec: str) -> RealtimeApp:
@@ -375,6 +281,8 @@ def _load_attribute(spec: str, form: str) -> Any:
     module_name, _, name = spec.partition(":")
     if not module_name or not name:
         raise UsageError(f"{spec!r} is not {form}")
+    if not all(part.isidentifier() for part in module_name.split(".")):  # a path, or a relative import
+        raise UsageError(f"{module_name!r} is not a module name: give a dotted name like pkg.app, not a path")
     if os.getcwd() not in sys.path:  # as `python -m` does: the app may live in the current directory
         sys.path.insert(0, os.getcwd())
     try:

@@ -172,11 +172,6 @@ def test_a_404_during_the_handshake_is_one_line(
         assert line.endswith("WebSocket upgrade refused: HTTP 404 Not Found: No such route.")  # the body, on one line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the transports drop websockets' handshake_exc (it refuses HTTP/1.0): the status never reaches "
-    "the error (needs a fix in transports/_websocket.py and _websocket_asyncio.py)",
-)
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_an_http10_404_during_the_handshake_keeps_its_status(
     backend: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

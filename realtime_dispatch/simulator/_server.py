@@ -214,8 +214,7 @@ class Simulator:
 
 def _peer(transport: WebSocketTransport) -> str:
     """The client's address, as host:port, for the log."""
-    stream = transport._stream  # the socket (or the TLS stream over it: it forwards the attribute)
-    address = stream.extra(anyio.abc.SocketAttribute.remote_address, None)
+    address = getattr(transport, "remote_address", None)  # a WebSocket has one; other duck-typed sides may not
     if isinstance(address, tuple) and len(address) >= 2:
         host, port = address[0], address[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"

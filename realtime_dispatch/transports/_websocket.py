@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -129,6 +130,11 @@ class WebSocketTransport:
         self._closing: anyio.Event | None = None
         self.response: Response | None = None  # the handshake response, on the client side
         self.request: Request | None = None  # the handshake request, on the server side
+
+    @property
+    def remote_address(self) -> object:
+        """The peer's address as the socket reports it (``(host, port, ...)`` for TCP), or None."""
+        return self._stream.extra(anyio.abc.SocketAttribute.remote_address, None)
 
     @property
     def closed(self) -> TransportClosed | None:
@@ -412,9 +418,9 @@ def send_handshake(protocol: ClientProtocol, options: WebSocketOptions, headers:
         if name.lower() == "sec-websocket-protocol":  # an offer given as a header: the answer must match it
             offered = [Subprotocol(item.strip()) for item in value.split(",") if item.strip()]
             protocol.available_subprotocols = [*(protocol.available_subprotocols or []), *offered]
-            if "Sec-WebSocket-Protocol" in request.headers:
-                del request.headers["Sec-WebSocket-Protocol"]
             value = ", ".join(protocol.available_subprotocols)
+        if name in request.headers:  # websockets' headers append: a caller's value replaces ours (User-Agent)
+            del request.headers[name]
         request.headers[name] = value
     protocol.send_request(request)
 
@@ -485,7 +491,22 @@ async def _handshake_message(transport: WebSocketTransport) -> Request | Respons
                 transport._collect(events[index + 1 :])
                 return event
         if data is None:
-            raise HandshakeError("connection closed during the WebSocket handshake")
+            raise closed_in_handshake(protocol)
+
+
+def closed_in_handshake(protocol: Protocol) -> HandshakeError:
+    """Why the connection ended before the handshake completed: what websockets made of the
+    answer when it could not parse it (an HTTP/1.0 error page, say: its status is kept), or that
+    the peer closed."""
+    exc = getattr(protocol, "handshake_exc", None)
+    if exc is None:
+        return HandshakeError("connection closed during the WebSocket handshake")
+    detail = str(exc.__cause__ or exc)
+    found = re.search(r"HTTP/\d(?:\.\d)? (\d{3})", detail)
+    return HandshakeError(
+        f"WebSocket upgrade refused: {detail}" if found else f"WebSocket handshake failed: {detail}",
+        status=int(found.group(1)) if found else 0,
+    )
 
 
 # --- server (for the simulator and tests) ---------------------------------------------------------

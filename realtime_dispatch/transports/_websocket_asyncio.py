@@ -25,7 +25,14 @@ from websockets.protocol import State
 
 from . import _inline
 from ._base import TransportClosed
-from ._websocket import HandshakeError, WebSocketOptions, client_protocol, close_marker, refusal, send_handshake
+from ._websocket import (
+    WebSocketOptions,
+    client_protocol,
+    close_marker,
+    closed_in_handshake,
+    refusal,
+    send_handshake,
+)
 
 __all__ = ("AsyncioWebSocketTransport", "connect_websocket_asyncio")
 
@@ -127,7 +134,7 @@ class AsyncioWebSocketTransport(_inline.InboundQueue, asyncio.Protocol):
         if self._hang_up is not None:
             self._hang_up.cancel()
         if self._handshake is not None and not self._handshake.done():
-            self._handshake.set_exception(HandshakeError("connection closed during the WebSocket handshake"))
+            self._handshake.set_exception(closed_in_handshake(self._protocol))
         self._armed = None
         for future in (self._waiter, self._writable):
             if future is not None and not future.done():
