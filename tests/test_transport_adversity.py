@@ -263,7 +263,10 @@ async def test_a_ping_flood_from_a_peer_that_never_reads_leaves_our_outgoing_buf
         assert client.closed is None  # the flood went on all along (keepalive is off)
         with anyio.fail_after(5):
             await client.aclose()
-    assert peak < 4 * _MiB
+    # Reading pauses above the 1 MiB high-water mark, but the pings of the read that crossed it are all
+    # answered: one read can bring several MiB on a busy machine (picows: 5.0 MiB seen under load). The
+    # point is that it stops there rather than growing with the flood (before: 71 MB and 555 MB).
+    assert peak < 8 * _MiB
 
 
 @CLIENTS
