@@ -184,3 +184,51 @@ def test_a_closed_pipe_ends_the_demo_quietly() -> None:
     _, err = process.communicate(timeout=30)
     assert process.returncode == 0
     assert b"Traceback" not in err
+
+
+SLOW_IMPORT = """
+import sys, time
+import importlib.abc
+
+class Slow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "realtime_dispatch._cli":
+            print("importing", flush=True)  # the test's cue: Ctrl-C now lands inside the import
+            time.sleep(30)
+        return None
+
+sys.meta_path.insert(0, Slow())
+import _realtime_dispatch_launch
+_realtime_dispatch_launch.main()
+"""
+
+
+def test_ctrl_c_while_the_package_imports_exits_130_without_a_traceback() -> None:
+    """The command's entry point lives outside the package, so it can catch a Ctrl-C that lands
+    while the package itself is being imported (the first fraction of a second of every command)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_IMPORT, "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(),
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "importing\n"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130
+    assert err == ""
+
+
+def test_the_command_starts_from_the_launcher() -> None:
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["realtime-dispatch"] == "_realtime_dispatch_launch:main"
