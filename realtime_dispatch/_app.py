@@ -7,7 +7,6 @@ import signal
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
@@ -50,14 +49,6 @@ Target = Transport | TransportFactory | str
 _ROUTES = "__realtime_routes__"
 _CLOSE_ALLOWANCE = 15.0  # seconds for the close handshake (close_timeout is 10 by default) on top of the hooks' grace
 _ERRORS = "__realtime_error_types__"
-
-
-@dataclass(frozen=True, slots=True)
-class _Run:
-    """The parts of the running session."""
-
-    setup: SessionSetup
-    runner: SessionRunner
 
 
 def _on(*keys: str | type[ServerEvent], **options: Any) -> Callable[[_F], _F]:
@@ -211,7 +202,7 @@ class RealtimeApp:
         self._conversation = Conversation(max_items=self.max_history_items)
         self._metrics = Metrics()
         self._warned_off: set[str] = set()  # features read while off: warned once per app
-        self._run: _Run | None = None  # the running session's parts, while the app runs
+        self._run: SessionRunner | None = None  # the running session (its parts: .setup), while the app runs
         self.playback = Playback()
         """Report what your audio output has played here (see ``Playback``); read by barge-in."""
         self._running = False
@@ -351,7 +342,7 @@ class RealtimeApp:
         """The live connection while the app runs."""
         return self._running_parts().setup.connection
 
-    def _running_parts(self) -> _Run:
+    def _running_parts(self) -> SessionRunner:
         if self._run is None:
             raise RuntimeError("the app is not running")
         return self._run
@@ -470,7 +461,7 @@ class RealtimeApp:
         runner = SessionRunner(setup, factory=factory, wrap=self._tapped, shutdown_grace=self.shutdown_grace)
         for feature in self.features:
             feature(setup)
-        self._run = _Run(setup, runner)
+        self._run = runner
         return runner
 
     async def _open(self, factory: TransportFactory | None, target: Target) -> Transport:
@@ -499,7 +490,7 @@ class RealtimeApp:
     async def run_async(self, target: Target) -> None:
         """Run until the connection ends for good (or the surrounding scope is cancelled)."""
         async with self.connect(target):
-            await self._running_parts().runner.finished.wait()
+            await self._running_parts().finished.wait()
 
     def run(
         self,

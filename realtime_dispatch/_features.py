@@ -61,13 +61,11 @@ def metrics(setup: SessionSetup) -> None:
     counted.gauge("dropped_sends", lambda: outbox.dropped_sends)
     counted.gauge("background_tasks", lambda: dispatcher.in_flight)
     counted.gauge("background_waits", lambda: dispatcher.background_waits)
-    sessions = 0
+    lifecycle = setup.lifecycle
 
     def started() -> None:
-        nonlocal sessions
-        sessions += 1
         counted.connects += 1
-        counted.reconnects += sessions > 1
+        counted.reconnects += lifecycle.sessions > 1  # the lifecycle counts sessions, this one included
 
     setup.listen(_Hooks(started, lambda outcome: counted.session_ended()))
 
@@ -99,12 +97,10 @@ def conversation(setup: SessionSetup) -> None:
         return
     tracked = app.conversation
     setup.observe(Conversation.EVENT_TYPES, tracked.observe)
-    sessions = 0
+    lifecycle = setup.lifecycle
 
     def started() -> None:
-        nonlocal sessions
-        sessions += 1
-        if sessions > 1:
+        if lifecycle.sessions > 1:
             tracked.clear()  # a new server session: with reseed_history its items come back as events
 
     setup.listen(_Hooks(started))

@@ -222,8 +222,8 @@ class Outbox(SessionListener):
                 await transport.aclose()
 
     async def close(self) -> None:
-        """Close the current transport for good (the lifecycle is already closing)."""
-        self._detach(reconnecting=False, reason="the connection was closed")
+        """Close the current transport for good (the lifecycle is already closing: waiting sends
+        were failed in ``session_closing``)."""
         transport, self._transport = self._transport, None
         if transport is not None:
             await transport.aclose()

@@ -92,7 +92,6 @@ class SessionRunner(SessionListener):
         shutdown_grace: float,
     ) -> None:
         self.setup = setup
-        self._setup = setup
         self._app = setup.app
         self._lifecycle = setup.lifecycle
         self._factory = factory
@@ -127,7 +126,7 @@ class SessionRunner(SessionListener):
     async def run(self, transport: Transport) -> None:
         """Serve connections one after the other until one ends for good."""
         lifecycle = self._lifecycle
-        self._setup.waiters.enter_loop()  # on_connect and on_disconnect run in this task too
+        self.setup.waiters.enter_loop()  # on_connect and on_disconnect run in this task too
         try:
             while True:
                 closed = await self._serve_one(transport)
@@ -150,7 +149,7 @@ class SessionRunner(SessionListener):
             self.finished.set()
 
     async def _serve_one(self, transport: Transport) -> TransportClosed:
-        setup = self._setup
+        setup = self.setup
         connected = False
         setup.outbox.opening(transport)  # close() works, and sends wait for the session
         self._lifecycle.opened(anyio.current_time())
