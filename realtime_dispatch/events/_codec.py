@@ -17,19 +17,27 @@ import msgspec
 from . import _client, _server
 from ._base import ClientEvent, DecodeError, ServerEvent, UnknownEvent
 
-__all__ = ("CLIENT_EVENTS", "SERVER_EVENTS", "decode", "decode_client", "encode", "server_decoder")
+__all__ = ("CLIENT_EVENTS", "SERVER_EVENTS", "Codec", "decode", "decode_client", "encode", "registry", "server_decoder")
 
 
-def _registry(module: Any, base: type[Any]) -> Mapping[str, Any]:
-    classes = [getattr(module, name) for name in module.__all__]
-    table = {cls.__struct_config__.tag: cls for cls in classes if issubclass(cls, base)}
+def registry(classes: Any, base: type[Any]) -> Mapping[str, Any]:
+    """Wire type -> struct class for the tagged subclasses of ``base`` among ``classes`` (a module's
+    ``__all__`` names resolved, or any iterable of classes). Read-only, sorted by type."""
+    if not isinstance(classes, (list, tuple)):
+        classes = [getattr(classes, name) for name in classes.__all__]
+    table: dict[str, Any] = {}
+    for cls in classes:
+        if isinstance(cls, type) and issubclass(cls, base):
+            tag = getattr(cls, "__struct_config__").tag  # noqa: B009  (msgspec's, untyped)
+            if isinstance(tag, str):
+                table[tag] = cls
     return MappingProxyType(dict(sorted(table.items())))
 
 
-SERVER_EVENTS: Mapping[str, type[ServerEvent]] = _registry(_server, ServerEvent)
+SERVER_EVENTS: Mapping[str, type[ServerEvent]] = registry(_server, ServerEvent)
 """Every server wire type (GA and beta) to its struct class. Read-only."""
 
-CLIENT_EVENTS: Mapping[str, type[ClientEvent]] = _registry(_client, ClientEvent)
+CLIENT_EVENTS: Mapping[str, type[ClientEvent]] = registry(_client, ClientEvent)
 """Every client wire type (GA and beta) to its struct class. Read-only."""
 
 
@@ -88,6 +96,63 @@ def encode(event: ServerEvent | ClientEvent) -> bytes:
     if isinstance(event, UnknownEvent):
         return event.raw
     return _encoder.encode(event)
+
+
+class Codec:
+    """Frames to events and back for one protocol's catalogues (GPT-Live, Realtime Translation):
+    the same contract as this module's ``decode``/``decode_client``/``encode`` for Realtime.
+
+    ``server_decoder`` is the reused msgspec decoder over the server union: the receive loop's
+    fast path calls it directly and falls back to ``decode`` only when it fails.
+    """
+
+    __slots__ = ("_client_decoder", "client_events", "name", "server_decoder", "server_events")
+
+    def __init__(
+        self,
+        name: str,
+        server_events: Mapping[str, type[ServerEvent]],
+        client_events: Mapping[str, type[ClientEvent]],
+    ) -> None:
+        self.name = name
+        self.server_events = server_events
+        self.client_events = client_events
+        self.server_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[tuple(server_events.values())])  # noqa: UP007
+        self._client_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[tuple(client_events.values())])  # noqa: UP007
+
+    def __repr__(self) -> str:
+        return f"<Codec {self.name}: {len(self.server_events)} server, {len(self.client_events)} client event types>"
+
+    def decode(self, data: bytes | str) -> ServerEvent:
+        """One server frame to its typed event; ``UnknownEvent`` for an unmodelled ``type``,
+        ``DecodeError`` for anything else that does not fit."""
+        try:
+            _check_utf8(data)
+            event: ServerEvent = self.server_decoder.decode(data)
+        except msgspec.ValidationError as exc:
+            event_type = _unmodelled_type(data, exc, self.server_events)
+            raw = data.encode() if isinstance(data, str) else bytes(data)
+            return UnknownEvent(type=event_type, raw=raw)
+        except Exception as exc:
+            raise _broken(data, exc) from None
+        return event
+
+    def decode_client(self, data: bytes | str) -> ClientEvent:
+        """One client frame; an unknown ``type`` is a ``DecodeError`` (the server rejects those too)."""
+        try:
+            _check_utf8(data)
+            event: ClientEvent = self._client_decoder.decode(data)
+        except msgspec.ValidationError as exc:
+            event_type = _unmodelled_type(data, exc, self.client_events)
+            raise DecodeError(f"unknown client event type {event_type!r}", raw=data, event_type=event_type) from None
+        except Exception as exc:
+            raise _broken(data, exc) from None
+        return event
+
+    @staticmethod
+    def encode(event: ServerEvent | ClientEvent) -> bytes:
+        """Compact JSON; unset optional fields left out, required ones (even None) kept."""
+        return encode(event)
 
 
 def _check_utf8(data: object) -> None:
