@@ -1,8 +1,8 @@
 """Audio helpers for the Realtime API's formats, in pure Python (no numpy, no ``audioop``).
 
 The API speaks PCM16 (signed 16-bit little-endian mono, 24 kHz unless configured) and G.711 μ-law / A-law
-(one byte per sample, 8 kHz). Here: sizes and durations, chunking, real-time pacing, sending to a
-``Connection``, WAV files, G.711 codecs and a linear-interpolation resampler.
+(one byte per sample, 8 kHz). Here: sizes and durations, silence, chunking, real-time pacing, sending to a
+``Connection`` (or any async ``send(pcm)``), WAV files, G.711 codecs and a linear-interpolation resampler.
 
 >>> from realtime_dispatch import audio
 >>> audio.duration_ms(b"\\x00\\x00" * 480)
@@ -23,11 +23,11 @@ import os
 import sys
 import wave
 from array import array
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
 from contextlib import aclosing
 from functools import cache
 from itertools import islice
-from typing import IO, NamedTuple, Protocol
+from typing import IO, NamedTuple, Protocol, runtime_checkable
 
 from anyio import current_time, sleep_until
 
@@ -46,6 +46,7 @@ __all__ = (
     "read_wav",
     "resample",
     "send_audio",
+    "silence",
     "ulaw_to_pcm",
     "write_wav",
 )
@@ -135,8 +136,17 @@ async def paced(
         yield chunk
 
 
+def silence(ms: float, *, rate: int = PCM_RATE) -> bytes:
+    """``ms`` milliseconds of PCM16 silence (zero samples) at ``rate`` Hz, rounded to whole samples.
+
+    For G.711, encode it: ``pcm_to_ulaw(silence(ms, rate=G711_RATE))``.
+    """
+    return bytes(bytes_for_ms(ms, rate=rate))
+
+
+@runtime_checkable
 class AudioSink(Protocol):
-    """What ``send_audio`` needs: ``Connection`` has both methods."""
+    """What ``send_audio`` needs from a connection: ``Connection`` has both methods."""
 
     async def append_audio(self, pcm: bytes) -> object: ...
 
@@ -144,8 +154,8 @@ class AudioSink(Protocol):
 
 
 async def send_audio(
-    connection: AudioSink,
-    audio: _Audio,
+    connection: AudioSink | Callable[[bytes], Awaitable[object]],
+    audio: _Audio | Wav,
     *,
     chunk_ms: float = 20,
     rate: int = PCM_RATE,
@@ -153,27 +163,49 @@ async def send_audio(
     realtime: bool = True,
     speed: float = 1.0,
     commit: bool = False,
+    trailing_silence_ms: float = 0,
 ) -> int:
-    """Send ``audio`` as ``input_audio_buffer.append`` events of ``chunk_ms`` each; returns the number of chunks.
+    """Send ``audio`` in ``chunk_ms`` chunks; returns the number of chunks.
 
-    ``audio`` must already be in the session's input format (``rate``/``width``: 24000/2 for PCM16, 8000/1 for
-    G.711). With ``realtime=True`` the chunks go out at the pace of a live microphone (see ``paced``), which is
-    what server VAD expects; ``realtime=False`` sends them as fast as the connection takes them. The input buffer
-    is committed afterwards only with ``commit=True`` (with server VAD the server commits by itself).
+    ``connection`` is an ``AudioSink`` (a ``Connection``: each chunk becomes an ``input_audio_buffer.append``
+    event) or any async ``send(pcm)`` callable, e.g. one that sends a Realtime Translation
+    ``session.input_audio_buffer.append``. ``audio`` is bytes already in the session's input format
+    (``rate``/``width``: 24000/2 for PCM16, 8000/1 for G.711), or a ``Wav`` from ``read_wav``, which is
+    resampled to ``rate`` if needed (PCM16 only). ``trailing_silence_ms`` of PCM16 silence follow the audio, in the
+    same chunks and at the same pace: a translation session needs it to flush its last words. With
+    ``realtime=True`` the chunks go out at the pace of a live microphone (see ``paced``), which is what server VAD
+    and translation expect; ``realtime=False`` sends them as fast as the sink takes them. The input buffer is
+    committed afterwards only with ``commit=True`` (with server VAD the server commits by itself), which needs an
+    ``AudioSink``.
     """
+    if isinstance(connection, AudioSink):
+        append: Callable[[bytes], Awaitable[object]] = connection.append_audio
+    elif commit:
+        raise ValueError("commit=True needs an AudioSink (with commit_audio), not a send function")
+    else:
+        append = connection
+    if isinstance(audio, Wav):
+        if width != 2:
+            raise ValueError(f"a Wav is PCM16; with width={width}, pass G.711 bytes instead")
+        audio = resample(audio.pcm, audio.rate, rate)
+    if trailing_silence_ms:
+        if width != 2:
+            raise ValueError(f"trailing_silence_ms adds PCM16 silence; with width={width}, append encoded silence")
+        _check_whole(_nbytes(audio), width)
+        audio = bytes(audio) + silence(trailing_silence_ms, rate=rate)
     pieces = chunks(audio, chunk_ms, rate=rate, width=width)
     count = 0
     if realtime:
         # aclosing: if a send fails, the generator is closed now rather than whenever the event loop collects it.
         async with aclosing(paced(pieces, rate=rate, width=width, speed=speed)) as stream:
             async for chunk in stream:
-                await connection.append_audio(chunk)
+                await append(chunk)
                 count += 1
     else:
         for chunk in pieces:
-            await connection.append_audio(chunk)
+            await append(chunk)
             count += 1
-    if commit:
+    if commit and isinstance(connection, AudioSink):
         await connection.commit_audio()
     return count
 
