@@ -34,7 +34,10 @@ from .. import events
 from ..transports import TransportClosed, WebSocketTransport, serve_websocket
 from . import _beta
 from ._audio import BYTES_PER_MS, WINDOW_BYTES, VadSettings, describe_audio, is_speech, normalise_turn_detection
+from ._live import LiveSessions, serve_live, serve_sideband
 from ._responders import EchoResponder, Reply, Responder
+from ._routes import http_error, route
+from ._translation import serve_translation
 
 __all__ = ("Simulator",)
 
@@ -144,6 +147,7 @@ class Simulator:
     def __init__(self, responder: Responder | None = None, *, delta_delay: float = 0.0) -> None:
         self.responder: Responder = responder if responder is not None else EchoResponder()
         self.delta_delay = delta_delay
+        self.live = LiveSessions()  # the GPT-Live sessions running, for sidebands to attach to
 
     @asynccontextmanager
     async def serve(
@@ -157,15 +161,50 @@ class Simulator:
         ``openai-insecure-api-key.<key>`` subprotocol as well as in ``Authorization: Bearer`` or
         ``api-key``. Any key is fine; ``require_key`` refuses (HTTP 401) a client that brings none.
         """
-        accept = _refuse_without_key if require_key else None
+
+        def accept(request: Request) -> Response | None:
+            return (_refuse_without_key(request) if require_key else None) or self.refuse(request)
+
         async with serve_websocket(
             self.handle, host, port, accept=accept, tls=tls, subprotocols=("realtime",)
         ) as bound:
             shown = f"[{host}]" if ":" in host else host
             yield f"{'wss' if tls is not None else 'ws'}://{shown}:{bound}/v1"
 
+    def refuse(self, request: Request) -> Response | None:
+        """The HTTP refusal of a handshake whose path or query the service would refuse, or None.
+
+        A sideband to a Live session the simulator is not running: 404. A translation without a
+        ``model``, or with an ``intent``: 400. A Live fork: 404 (not simulated).
+        """
+        found = route(request.path)
+        if found.kind == "attach" and self.live.find(found.session_id or "") is None:
+            return http_error(404, f"Live session '{found.session_id}' not found.", code="session_not_found",
+                              param="session_id")  # fmt: skip
+        if found.kind == "fork":
+            return http_error(404, "Forking a Live session is not simulated.", code="not_found")
+        if found.kind == "translation":
+            if "intent" in found.query:
+                return http_error(400, "Realtime Translation does not accept an intent query parameter.",
+                                  code="unknown_parameter", param="intent")  # fmt: skip
+            if not found.param("model"):
+                return http_error(400, "Missing required parameter: 'model'.", code="missing_required_parameter",
+                                  param="model")  # fmt: skip
+        return None
+
     async def handle(self, transport: WebSocketTransport) -> None:
-        """Run one client connection until it leaves."""
+        """Run one client connection until it leaves: Realtime, GPT-Live (primary or sideband) or
+        Realtime Translation, by the request path (see ``_routes``)."""
+        found = route(transport.request.path) if transport.request is not None else None
+        if found is not None and found.kind == "live":
+            await serve_live(self, transport)
+            return
+        if found is not None and found.kind == "attach":
+            await serve_sideband(self, transport, found.session_id or "")
+            return
+        if found is not None and found.kind == "translation":
+            await serve_translation(self, transport, found.param("model") or "")
+            return
         model = DEFAULT_MODEL
         call_id: str | None = None
         beta = False
