@@ -414,6 +414,8 @@ class LiveSession:
                 return
         resource = self.resource
         delegation = event.session.delegation
+        if delegation is None and self.mode == "client":
+            delegation = UNSET  # null is client delegation: nothing changes
         if delegation is not UNSET:
             current = resource.delegation
             if delegation is None or delegation.type != self.mode:
