@@ -49,7 +49,11 @@ async def _simulate(
     from .simulator import Simulator
 
     async with Simulator(responder=responder).serve(host=host, port=port, tls=tls) as base_url:
-        print(f"Realtime simulator listening at {base_url}/realtime (Ctrl-C to stop)", flush=True)
+        print(
+            f"Realtime simulator listening at {base_url}/realtime, GPT-Live at {base_url}/live/sessions,"
+            f" Realtime Translation at {base_url}/realtime/translations (Ctrl-C to stop)",
+            flush=True,
+        )
         if ca_file is not None:
             print(f"CA certificate: {ca_file} (trust it in your client, e.g. SSL_CERT_FILE={ca_file})", flush=True)
         await anyio.sleep_forever()
@@ -181,7 +185,14 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     demo.add_argument("--url", help="a real endpoint's base URL instead (e.g. wss://api.openai.com/v1)")
     demo.add_argument("--model", default="gpt-realtime", help="the model")
 
-    simulate = commands.add_parser("simulate", parents=[common], help="run the Realtime simulator as a server")
+    simulate = commands.add_parser(
+        "simulate",
+        parents=[common],
+        help="run the simulator (Realtime, GPT-Live, Realtime Translation) as a server",
+        description="Serve the simulator on one port: Realtime at /v1/realtime?model=..., GPT-Live at"
+        " /v1/live/sessions (sidebands at /v1/live/sessions/ID/attach) and Realtime Translation at"
+        " /v1/realtime/translations?model=... (see docs/simulator.md).",
+    )
     simulate.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     simulate.add_argument("--port", type=_port, default=8765, help="the port to listen on; 0 picks a free one")
     certificate = simulate.add_mutually_exclusive_group()

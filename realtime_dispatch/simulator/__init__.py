@@ -13,7 +13,11 @@ responder's optional ``transcribe`` supplies the text), ``OpenAI-Beta: realtime=
 to the beta protocol and a ``call_id`` query parameter to a call sideband with
 ``output_audio_buffer.*`` events. Clients that offer the ``realtime`` subprotocol get it selected
 (the key may ride in ``openai-insecure-api-key.<key>``); ``serve(tls=make_tls()[0])`` serves
-``wss://`` with a certificate made at start. See ``docs/simulator.md``.
+``wss://`` with a certificate made at start.
+
+The same port serves GPT-Live (``/v1/live/sessions``, sidebands at ``/v1/live/sessions/{id}/attach``) and
+Realtime Translation (``/v1/realtime/translations?model=...``), picked by the request path; the responder's
+``transcribe`` and ``respond`` carry over to both. See ``docs/simulator.md``.
 """
 
 from ._responders import EchoResponder, Reply, Responder, Transcriber

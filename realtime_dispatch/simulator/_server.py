@@ -5,7 +5,8 @@ default, as on the live service) appended audio goes through a deterministic ene
 commits turns and starts responses; with it off, audio is committed with
 ``input_audio_buffer.commit`` and responses start with ``response.create``. A connection with
 ``OpenAI-Beta: realtime=v1`` speaks the beta protocol; one with a ``call_id`` query parameter
-is a sideband to a (pretend) WebRTC/SIP call.
+is a sideband to a (pretend) WebRTC/SIP call. ``Simulator.handle`` hands GPT-Live and Realtime Translation
+paths to ``_live`` and ``_translation`` (see ``_routes``).
 """
 
 from __future__ import annotations
