@@ -16,10 +16,15 @@ import base64
 import itertools
 import json
 import math
+import re
+import signal
 import struct
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -567,3 +572,72 @@ async def test_g711_sessions_hear_and_speak_their_format() -> None:
         chunk = base64.b64decode(of_type(frames, "session.output_audio.delta")[0]["delta"])
         assert len(chunk) == 800  # 100 ms of G.711 at 8 kHz
         await transport.close()
+
+
+async def test_decisions_delegation_sends_a_trivial_decision() -> None:
+    question = {"type": "predicate", "instructions": "Is this a refund request?"}
+    decisions = {"type": "decisions", "decisions": {"model": "gpt-6-luna", "questions": [question]}}
+    async with served(Simulator(Says("Please delegate my refund."))) as base_url:
+        transport = await connect_websocket(f"{base_url}/live/sessions")
+        await send(transport, {"type": "session.start", "session": {"model": MODEL, "delegation": decisions}})
+        assert (await receive(transport))["session"]["delegation"]["decisions"]["model"] == "gpt-6-luna"
+        await send(transport, {"type": "session.input_audio.append", "audio": b64(utterance())})
+        frames = [await receive(transport)]
+        while frames[-1]["type"] != "decision.event":
+            frames.append(await receive(transport))
+        [created] = of_type(frames, "session.delegation.created")
+        assert created["delegation"]["target"] == "decisions"
+        decision = frames[-1]
+        assert decision["delegation_id"] == created["delegation"]["id"]
+        assert decision["event"]["decision"]["model"] == "gpt-6-luna"
+        assert decision["event"]["decision"]["answers"] == []
+        await send(transport, {"type": "response.create"})
+        assert (await receive(transport))["error"]["message"] == "response.create requires Responses delegation."
+        await transport.close()
+
+
+def test_simulate_script_drives_live_and_translation(tmp_path: Path) -> None:
+    """``simulate --script``: the script's transcripts and answers carry over to the other protocols."""
+    script = tmp_path / "turns.json"
+    script.write_text(json.dumps([{"transcript": "Hola", "text": "Hello!"}]))
+    command = [sys.executable, "-m", "realtime_dispatch", "simulate", "--port", "0", "--script", str(script)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"GPT-Live at (ws://\S+)/live/sessions, Realtime Translation at (ws://\S+)", line)
+        assert match, line
+        base_url = match.group(1)
+        assert match.group(2) == f"{base_url}/realtime/translations"
+
+        async def live() -> list[dict[str, Any]]:
+            transport = await connect_websocket(f"{base_url}/live/sessions")
+            await send(transport, {"type": "session.start", "session": {"model": MODEL}})
+            await send(transport, {"type": "session.input_audio.append", "audio": b64(utterance())})
+            frames = [await receive(transport)]
+            while frames[-1]["type"] != "session.usage.updated":
+                frames.append(await receive(transport))
+            await transport.close()
+            return frames
+
+        frames = anyio.run(live)
+        assert "".join(frame["delta"] for frame in of_type(frames, "session.input_transcript.delta")) == "Hola"
+        assert spoken(frames) == "Hello!"
+
+        async def translation() -> list[dict[str, Any]]:
+            transport = await connect_websocket(f"{base_url}/realtime/translations?model=gpt-realtime-translate")
+            await send(transport, {"type": "session.input_audio_buffer.append", "audio": b64(utterance())})
+            await send(transport, {"type": "session.close"})
+            frames = [await receive(transport)]
+            while frames[-1]["type"] != "session.closed":
+                frames.append(await receive(transport))
+            await transport.close()
+            return frames
+
+        frames = anyio.run(translation)
+        assert "".join(frame["delta"] for frame in of_type(frames, "session.output_transcript.delta")) == "[es] Hola"
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "Traceback" not in err
