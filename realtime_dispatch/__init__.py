@@ -8,10 +8,13 @@
 """
 
 from . import events as events
+from ._app import LiveApp as LiveApp
 from ._app import RealtimeApp as RealtimeApp
+from ._app import TranslationApp as TranslationApp
 from ._app import TransportFactory as TransportFactory
 from ._app import on as on
 from ._app import on_error as on_error
+from ._connection import BaseConnection as BaseConnection
 from ._connection import Connection as Connection
 from ._connection import NotConnected as NotConnected
 from ._connection import SendTimeout as SendTimeout
@@ -20,11 +23,14 @@ from ._dispatch import HandlerTimeout as HandlerTimeout
 from ._endpoints import ConfigError as ConfigError
 from ._endpoints import Endpoint as Endpoint
 from ._endpoints import azure as azure
+from ._endpoints import live as live
 from ._endpoints import openai as openai
+from ._endpoints import translation as translation
 from ._lifecycle import EndReason as EndReason
 from ._lifecycle import Outcome as Outcome
 from ._lifecycle import SessionListener as SessionListener
 from ._lifecycle import SessionState as SessionState
+from ._live import LiveConnection as LiveConnection
 from ._metrics import Metrics as Metrics
 from ._playback import Playback as Playback
 from ._reconnect import ConnectionFailed as ConnectionFailed
@@ -39,12 +45,14 @@ from ._tools import ToolCall as ToolCall
 from ._tools import ToolError as ToolError
 from ._tools import ToolTimeout as ToolTimeout
 from ._tools import tool as tool
+from ._translation import TranslationConnection as TranslationConnection
 from .events import DecodeError as DecodeError
 from .events import UnknownEvent as UnknownEvent
 
 __version__ = "0.1.0.dev0"
 
 __all__ = (
+    "BaseConnection",
     "ConfigError",
     "Connection",
     "Conversation",
@@ -55,6 +63,8 @@ __all__ = (
     "Feature",
     "HandlerCancelled",
     "HandlerTimeout",
+    "LiveApp",
+    "LiveConnection",
     "Metrics",
     "NotConnected",
     "Outcome",
@@ -71,14 +81,18 @@ __all__ = (
     "ToolCall",
     "ToolError",
     "ToolTimeout",
+    "TranslationApp",
+    "TranslationConnection",
     "TransportFactory",
     "UnknownEvent",
     "__version__",
     "azure",
     "events",
+    "live",
     "on",
     "on_error",
     "openai",
+    "translation",
     "tool",
 )
 

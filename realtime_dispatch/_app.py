@@ -6,38 +6,43 @@ import logging
 import signal
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
 import msgspec
 
-from ._connection import Connection, OutboundMiddleware, SessionParts
+from ._connection import BaseConnection, Connection, OutboundMiddleware, SessionParts
 from ._dispatch import Dispatcher, InboundMiddleware
 from ._endpoints import ConfigError, Endpoint
 from ._features import DEFAULT_FEATURES
 from ._handlers import Inject, analyse, qualified_name
 from ._lifecycle import Lifecycle
+from ._live import LiveConnection
+from ._live import start_event as live_start_event
 from ._metrics import Metrics
 from ._outbox import Outbox
 from ._playback import Playback
+from ._protocol import APIS, Api
+from ._protocol import protocol as get_protocol
 from ._reconnect import Reconnect
-from ._router import Api, Router, _Spec, api_hint, check_exception_types, check_options, resolve_keys
+from ._router import Router, _Spec, api_hint, check_exception_types, check_options, resolve_keys
 from ._sequencer import DEFAULT_START_TIMEOUT, ResponseSequencer, SequencerPolicy
 from ._session import Feature, SessionRunner, SessionSetup
 from ._state import Conversation
 from ._tools import ToolInterruption, ToolSpec, tool_options, tool_spec
 from ._trace import FrameTap, TappedTransport
+from ._translation import TranslationConnection
 from ._waiters import Waiters
-from .events import ClientEvent, ServerEvent, Session, SessionUpdate
+from .events import ClientEvent, ServerEvent, Session, SessionUpdate, live, translation
 from .transports import Transport
 
 if TYPE_CHECKING:
     from ._keys import OnFunction, OnMethod
 
-__all__ = ("RealtimeApp", "Target", "TransportFactory", "on", "on_error")
+__all__ = ("LiveApp", "RealtimeApp", "Target", "TranslationApp", "TransportFactory", "on", "on_error")
 
 logger = logging.getLogger("realtime_dispatch.app")
 
@@ -49,6 +54,12 @@ Target = Transport | TransportFactory | str
 _ROUTES = "__realtime_routes__"
 _CLOSE_ALLOWANCE = 15.0  # seconds for the close handshake (close_timeout is 10 by default) on top of the hooks' grace
 _ERRORS = "__realtime_error_types__"
+_CONNECTIONS: dict[str, type[BaseConnection]] = {
+    "ga": Connection,
+    "beta": Connection,
+    "live": LiveConnection,
+    "translation": TranslationConnection,
+}
 
 
 def _on(*keys: str | type[ServerEvent], **options: Any) -> Callable[[_F], _F]:
@@ -148,6 +159,8 @@ class RealtimeApp:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Collect and check the decorated methods now, so mistakes fail at import time."""
         super().__init_subclass__(**kwargs)
+        if cls.api not in APIS:
+            raise ValueError(f"{cls.__name__}.api = {cls.api!r}: one of {', '.join(map(repr, APIS))}")
         names: dict[str, None] = {}
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
@@ -168,7 +181,7 @@ class RealtimeApp:
                 plan = analyse(fn, skip_self=True, localns=localns)
                 for spec in specs:
                     check_options(qualified_name(fn), spec.options)
-                    for key in resolve_keys(spec.keys, plan, qualified_name(fn)):
+                    for key in resolve_keys(spec.keys, plan, qualified_name(fn), cls.api):
                         hint = api_hint(key, cls.api)
                         if hint:
                             raise ValueError(f"handler {qualified_name(fn)}: {hint}")
@@ -319,7 +332,10 @@ class RealtimeApp:
         progress, and ``playback.playing`` false: no audio arrived, or all of it was reported played,
         since the last interruption) does nothing: ``on_barge_in`` is not called."""
         setup = self._running_parts().setup
-        connection = setup.connection
+        if not setup.protocol.realtime:  # GPT-Live: nothing to cancel or truncate; stop local playback
+            await self.on_barge_in(setup.connection)  # type: ignore[arg-type]  # LiveApp's hook takes its own
+            return
+        connection = cast("Connection", setup.connection)
         quiet = self.barge_in and not setup.sequencer.busy and not self.playback.playing
         cut = self.playback.cut()
         if quiet and cut is None:
@@ -340,7 +356,7 @@ class RealtimeApp:
     @property
     def connection(self) -> Connection:
         """The live connection while the app runs."""
-        return self._running_parts().setup.connection
+        return cast("Connection", self._running_parts().setup.connection)  # LiveApp/TranslationApp retype it
 
     def _running_parts(self) -> SessionRunner:
         if self._run is None:
@@ -360,14 +376,20 @@ class RealtimeApp:
         if self._running:
             raise RuntimeError("this app is already running")
         if isinstance(target, Endpoint) and target.api != self.api:
+            ours, theirs = get_protocol(self.api).title, get_protocol(target.api).title
             raise ConfigError(
-                f"{type(self).__name__} speaks the {self.api} API but the endpoint is {target.api}: "
-                f"set api = {target.api!r} on the app or connect with beta={target.api == 'beta'}"
+                f"{type(self).__name__} speaks the {ours} (api = {self.api!r}) but the endpoint is for the "
+                f"{theirs} ({target.api!r}): set api = {target.api!r} on the app, or connect to an endpoint "
+                f"for {self.api!r}" + (" (openai(..., beta=True))" if "beta" in (self.api, target.api) else "")
             )
         factory = _factory(target)
-        self._session_to_send()  # a tool declared twice fails here, before connecting
         url = target.url if isinstance(target, Endpoint) else target if isinstance(target, str) else ""
-        sideband = "call_id=" in urlsplit(url).query
+        parts = urlsplit(url)
+        sideband = "call_id=" in parts.query or parts.path.rstrip("/").endswith("/attach")  # Realtime; Live
+        # A tool declared twice, a GPT-Live session that cannot take the tools: fails here, before connecting.
+        self._session_to_send()
+        if self.api == "live" and not sideband:
+            live_start_event(self.session, list(self.router.walk_tools()))
         self._running = True
         self.router.freeze()
         try:
@@ -381,7 +403,7 @@ class RealtimeApp:
                     setup.outbox.opening(transport)  # close() works, and sends wait for the session
                     task_group.start_soon(runner.run, transport)
                     try:
-                        yield setup.connection
+                        yield cast("Connection", setup.connection)  # LiveApp/TranslationApp retype it
                     finally:
                         # Shielded so a cancelled caller still gets a clean close, but bounded: hooks that hang
                         # must not make the app impossible to stop.
@@ -424,9 +446,11 @@ class RealtimeApp:
             send_timeout=self.send_timeout,
             in_loop=waiters.in_loop,
         )
-        connection = Connection(
+        protocol = get_protocol(self.api)
+        parts = SessionParts(lifecycle, outbox, sequencer, waiters)
+        connection = _CONNECTIONS[self.api](
             middleware=self._outbound if metrics is None else [*self._outbound, _count_sent(metrics)],
-            parts=SessionParts(lifecycle, outbox, sequencer, waiters),
+            parts=parts,
         )
         dispatcher = Dispatcher(
             self.router,
@@ -439,6 +463,7 @@ class RealtimeApp:
             slow_handler_threshold=self.slow_handler_threshold,
             max_background_tasks=self.max_background_tasks,
             metrics=metrics,
+            protocol=protocol,
         )
         # Settled in this order when a session ends: the dispatcher stops, then what waits fails.
         for listener in (dispatcher, waiters, sequencer):
@@ -455,9 +480,15 @@ class RealtimeApp:
             metrics=metrics,
             sideband=sideband,
             can_reconnect=factory is not None,
+            protocol=protocol,
+            farewell=parts.farewell,  # the same list: features add to it, close() runs it
         )
-        session = self._session_to_send
-        setup.send_first(lambda: [SessionUpdate(session=s)] if (s := session()) is not None else [])
+        if protocol.realtime:
+            session = self._session_to_send
+            setup.send_first(lambda: [SessionUpdate(session=s)] if (s := session()) is not None else [])
+        elif self.api == "translation" and self.session is not None:
+            update = translation.SessionUpdateEvent(session=self.session)  # type: ignore[arg-type]
+            setup.send_first(lambda: [msgspec.structs.replace(update)])  # GPT-Live: _live.session_start
         runner = SessionRunner(setup, factory=factory, wrap=self._tapped, shutdown_grace=self.shutdown_grace)
         for feature in self.features:
             feature(setup)
@@ -476,7 +507,9 @@ class RealtimeApp:
         return TappedTransport(transport, self._taps) if self._taps else transport
 
     def _session_to_send(self) -> Session | None:
-        """``session`` with the declared tools added to its own."""
+        """``session`` with the declared tools added to its own (the Realtime API's ``session.update``)."""
+        if not get_protocol(self.api).realtime:
+            return None
         declared = [spec.definition() for spec in self.router.walk_tools()]
         if not declared:
             return self.session
@@ -574,3 +607,62 @@ async def _stop_on_signal(
                 return
     except NotImplementedError:  # no signal support on this platform/loop
         task_status.started()
+
+
+class LiveApp(RealtimeApp):
+    """A ``RealtimeApp`` on GPT-Live (``api = "live"``): typed with ``LiveConnection``.
+
+    ``session`` is an ``events.live.SessionConfig`` (``ForkSessionConfig`` for a fork), sent as
+    ``session.start`` on each primary or fork connection; the app waits for ``session.started``.
+    ``@tool``s go in its Responses delegation (``session.delegation``). ``close()`` sends
+    ``session.close`` and waits for ``session.closed``: ``connection.outcome.final`` holds it.
+    """
+
+    api: ClassVar[Api] = "live"
+    session: live.SessionConfig | live.ForkSessionConfig | None = None  # type: ignore[assignment]
+
+    @property
+    def connection(self) -> LiveConnection:  # type: ignore[override]
+        """The live connection while the app runs."""
+        return cast("LiveConnection", super().connection)
+
+    def connect(self, target: Target) -> AbstractAsyncContextManager[LiveConnection]:  # type: ignore[override]
+        return cast("AbstractAsyncContextManager[LiveConnection]", super().connect(target))
+
+    # The lifespan hooks, with this protocol's connection (see RealtimeApp's).
+    async def on_connect(self, connection: LiveConnection) -> None:  # type: ignore[override]
+        """After each connection opens (again after a reconnect), once its session is started."""
+
+    async def on_disconnect(self, connection: LiveConnection) -> None:  # type: ignore[override]
+        """After each connection closes."""
+
+    async def on_barge_in(self, connection: LiveConnection) -> None:  # type: ignore[override]
+        """The user talks over the assistant (``barge_in``): stop your audio output here."""
+
+
+class TranslationApp(RealtimeApp):
+    """A ``RealtimeApp`` on Realtime Translation (``api = "translation"``): typed with
+    ``TranslationConnection``. ``session`` is an ``events.translation.SessionUpdateRequest``, sent
+    as ``session.update`` on each connection. ``close()`` sends ``session.close`` and waits for
+    ``session.closed``, so the translation of the audio sent last is not lost."""
+
+    api: ClassVar[Api] = "translation"
+    session: translation.SessionUpdateRequest | None = None  # type: ignore[assignment]
+
+    @property
+    def connection(self) -> TranslationConnection:  # type: ignore[override]
+        """The live connection while the app runs."""
+        return cast("TranslationConnection", super().connection)
+
+    def connect(self, target: Target) -> AbstractAsyncContextManager[TranslationConnection]:  # type: ignore[override]
+        return cast("AbstractAsyncContextManager[TranslationConnection]", super().connect(target))
+
+    # The lifespan hooks, with this protocol's connection (see RealtimeApp's).
+    async def on_connect(self, connection: TranslationConnection) -> None:  # type: ignore[override]
+        """After each connection opens (again after a reconnect), once its session is started."""
+
+    async def on_disconnect(self, connection: TranslationConnection) -> None:  # type: ignore[override]
+        """After each connection closes."""
+
+    async def on_barge_in(self, connection: TranslationConnection) -> None:  # type: ignore[override]
+        """The user talks over the assistant (``barge_in``): stop your audio output here."""

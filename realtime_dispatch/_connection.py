@@ -5,16 +5,17 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, cast, overload
 
 from ._handlers import Inject
 from ._lifecycle import Lifecycle, NotConnected, Outcome, SessionState
 from ._middleware import Middleware, compose
 from ._outbox import Outbox, SendTimeout
+from ._protocol import Api, protocol
 from ._redact import shown_frame
-from ._replies import ServerError, reply_matcher
+from ._replies import ServerError, names_event, reply_matcher
 from ._router import matcher
 from ._sequencer import ResponseSequencer, SequencerPolicy
 from ._trace import describe, trace_logger
@@ -32,7 +33,6 @@ from .events import (
     ConversationItemTruncate,
     ConversationItemTruncated,
     DecodeError,
-    ErrorEvent,
     InputAudioBufferAppend,
     InputAudioBufferClear,
     InputAudioBufferCleared,
@@ -51,14 +51,21 @@ from .events import (
     SessionUpdated,
     TranscriptionSessionUpdate,
     TranscriptionSessionUpdated,
-    decode,
 )
 from .transports import Transport, TransportClosed
 
 if TYPE_CHECKING:
     from ._keys import ExpectEvent, WaitFor
 
-__all__ = ("Connection", "Expected", "NotConnected", "OutboundMiddleware", "SendTimeout", "SessionParts")
+__all__ = (
+    "BaseConnection",
+    "Connection",
+    "Expected",
+    "NotConnected",
+    "OutboundMiddleware",
+    "SendTimeout",
+    "SessionParts",
+)
 
 logger = logging.getLogger("realtime_dispatch.connection")
 
@@ -77,6 +84,8 @@ class SessionParts:
     outbox: Outbox
     sequencer: ResponseSequencer | None
     waiters: Waiters | None
+    # Run by close() first (a protocol's goodbye); True: it finishes the close in the background.
+    farewell: list[Callable[[], Awaitable[bool]]] = field(default_factory=list)
 
 
 class Expected(Generic[_E]):
@@ -100,15 +109,18 @@ class Expected(Generic[_E]):
         self._waiters.discard(self._waiter)
 
 
-class Connection:
-    """One Realtime session as seen from your code.
+class BaseConnection:
+    """What every protocol's connection does: send client events, wait for server events,
+    report where the session stands, close. ``Connection`` (Realtime), ``LiveConnection`` and
+    ``TranslationConnection`` add a typed sender per client event of their protocol.
 
-    Inside an app, handlers receive it by annotating a parameter ``Connection``. Used on
-    its own (``async with Connection(transport) as conn``), ``async for event in conn``
-    yields typed events: the low-level style, for code that wants its own loop.
+    Inside an app, handlers receive the app's connection by annotating a parameter with its
+    class. Used on its own (``async with Connection(transport) as conn``), ``async for event in
+    conn`` yields typed events: the low-level style, for code that wants its own loop.
     """
 
     __realtime_injected_as__ = Inject.CONNECTION  # a handler parameter annotated Connection receives it
+    api: ClassVar[Api] = "ga"  # the protocol this connection speaks (what it decodes when iterated)
 
     def __init__(
         self,
@@ -130,6 +142,7 @@ class Connection:
                 outbox.attach_now(transport)
             session = SessionParts(lifecycle, outbox, None, None)
         self._lifecycle = session.lifecycle
+        self._farewell = session.farewell
         self._outbox = session.outbox
         self._sequencer = session.sequencer  # only in an app: a bare connection sends creates as they come
         self._waiters = session.waiters
@@ -195,50 +208,6 @@ class Connection:
         await self._send_chain(event)
         return event.event_id
 
-    # The reply each client event gets (see ``_replies.reply_matcher``; tests/test_typing.py
-    # checks the two agree). An ``error`` about the event is raised as ``ServerError``.
-    @overload
-    async def request(
-        self, event: SessionUpdate, *, timeout: float | None = ...
-    ) -> SessionUpdated | TranscriptionSessionUpdated: ...
-    @overload
-    async def request(
-        self, event: TranscriptionSessionUpdate, *, timeout: float | None = ...
-    ) -> TranscriptionSessionUpdated: ...
-    @overload
-    async def request(
-        self, event: InputAudioBufferCommit, *, timeout: float | None = ...
-    ) -> InputAudioBufferCommitted: ...
-    @overload
-    async def request(
-        self, event: InputAudioBufferClear, *, timeout: float | None = ...
-    ) -> InputAudioBufferCleared: ...
-    @overload
-    async def request(
-        self, event: OutputAudioBufferClear, *, timeout: float | None = ...
-    ) -> OutputAudioBufferCleared: ...
-    @overload
-    async def request(
-        self, event: ConversationItemCreate, *, timeout: float | None = ...
-    ) -> ConversationItemCreated | ConversationItemAdded: ...
-    @overload
-    async def request(
-        self, event: ConversationItemRetrieve, *, timeout: float | None = ...
-    ) -> ConversationItemRetrieved: ...
-    @overload
-    async def request(
-        self, event: ConversationItemTruncate, *, timeout: float | None = ...
-    ) -> ConversationItemTruncated: ...
-    @overload
-    async def request(
-        self, event: ConversationItemDelete, *, timeout: float | None = ...
-    ) -> ConversationItemDeleted: ...
-    @overload
-    async def request(self, event: ResponseCreate, *, timeout: float | None = ...) -> ResponseCreated: ...
-    @overload
-    async def request(self, event: ResponseCancel, *, timeout: float | None = ...) -> ResponseDone: ...
-    @overload
-    async def request(self, event: ClientEvent, *, timeout: float | None = ...) -> ServerEvent: ...
     async def request(self, event: ClientEvent, *, timeout: float | None = 30.0) -> ServerEvent:
         """Send ``event`` and wait for the server's answer to it.
 
@@ -258,8 +227,8 @@ class Connection:
         event_id = event.event_id
 
         def match(reply: ServerEvent) -> bool:
-            if isinstance(reply, ErrorEvent):
-                return reply.error.event_id == event_id
+            if reply.type == "error":
+                return names_event(reply, event_id)
             return is_reply(reply)
 
         waiter = waiters.expect(match)
@@ -268,57 +237,9 @@ class Connection:
             reply = await waiters.wait(waiter, timeout)
         finally:
             waiters.discard(waiter)
-        if isinstance(reply, ErrorEvent):
-            raise ServerError(reply.error)
+        if reply.type == "error":
+            raise ServerError(reply.error)  # type: ignore[attr-defined]  # every protocol's error has one
         return reply
-
-    # --- typed senders: one per client event; each returns the event_id ------------------------
-
-    async def update_session(self, session: Session) -> str:
-        """``session.update``: change the fields present in ``session``."""
-        return await self.send(SessionUpdate(session=session))
-
-    async def append_audio(self, pcm: bytes | bytearray | memoryview) -> str:
-        """``input_audio_buffer.append`` from raw audio (PCM16 24 kHz mono unless configured)."""
-        return await self.send(InputAudioBufferAppend.from_pcm(pcm))
-
-    async def commit_audio(self) -> str:
-        """``input_audio_buffer.commit`` (not needed with server VAD)."""
-        return await self.send(InputAudioBufferCommit())
-
-    async def clear_audio(self) -> str:
-        """``input_audio_buffer.clear``."""
-        return await self.send(InputAudioBufferClear())
-
-    async def clear_output_audio(self) -> str:
-        """``output_audio_buffer.clear`` (WebRTC/SIP: stop what the server is playing)."""
-        return await self.send(OutputAudioBufferClear())
-
-    async def create_item(self, item: ConversationItem, *, previous_item_id: str | None = None) -> str:
-        """``conversation.item.create``; ``previous_item_id="root"`` inserts at the start."""
-        return await self.send(ConversationItemCreate(item=item, previous_item_id=previous_item_id))
-
-    async def retrieve_item(self, item_id: str) -> str:
-        """``conversation.item.retrieve`` (the reply carries the item's audio)."""
-        return await self.send(ConversationItemRetrieve(item_id=item_id))
-
-    async def truncate_item(self, item_id: str, audio_end_ms: int, *, content_index: int = 0) -> str:
-        """``conversation.item.truncate``: cut an assistant item's audio at ``audio_end_ms``."""
-        return await self.send(
-            ConversationItemTruncate(item_id=item_id, content_index=content_index, audio_end_ms=audio_end_ms)
-        )
-
-    async def delete_item(self, item_id: str) -> str:
-        """``conversation.item.delete``."""
-        return await self.send(ConversationItemDelete(item_id=item_id))
-
-    async def create_response(self, response: ResponseParams | None = None) -> str:
-        """``response.create``, through the response sequencer (at most one at a time)."""
-        return await self.send(ResponseCreate(response=response))
-
-    async def cancel_response(self, response_id: str | None = None) -> str:
-        """``response.cancel`` (default: the response in progress)."""
-        return await self.send(ResponseCancel(response_id=response_id))
 
     async def send_raw(self, data: bytes | str) -> None:
         """Send a frame as is, bypassing encoding and middleware."""
@@ -384,13 +305,14 @@ class Connection:
             transport = self._outbox.transport
             if transport is None:
                 raise NotConnected("not connected")
+            decode_frame = protocol(self.api).decode
             while True:
                 try:
                     frame = await transport.receive()
                 except TransportClosed:
                     return
                 try:
-                    yield decode(frame)
+                    yield decode_frame(frame)
                 except DecodeError as exc:
                     logger.warning("dropped a frame that does not decode: %s (frame: %s)", exc, shown_frame(exc.raw))
         finally:
@@ -401,12 +323,126 @@ class Connection:
     async def close(self) -> None:
         """Close the connection for good: an app's receive loop ends (a handler already running
         finishes; nothing buffered is dispatched after this), no reconnect follows, and sends
-        and waits still pending fail with ``NotConnected``."""
+        and waits still pending fail with ``NotConnected``.
+
+        GPT-Live and Translation sessions are first asked to end (``session.close``): events keep
+        being dispatched until the server's ``session.closed`` (the rest of the output; it is
+        ``outcome.final``), 15 s at most. Called from an inline handler, which holds the loop that
+        would receive it, the request is sent and the rest happens in the background."""
+        if self._farewell and self._lifecycle.state is SessionState.OPEN:
+            for farewell in self._farewell:
+                if await farewell():
+                    return
         self._lifecycle.close()
         await self._outbox.close()
 
-    async def __aenter__(self) -> Connection:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+class Connection(BaseConnection):
+    """One Realtime API session as seen from your code (GA or beta): ``BaseConnection`` plus a
+    typed sender per Realtime client event.
+
+    Inside an app, handlers receive it by annotating a parameter ``Connection``. Used on
+    its own (``async with Connection(transport) as conn``), ``async for event in conn``
+    yields typed events: the low-level style, for code that wants its own loop.
+    """
+
+    # The reply each client event gets (see ``_replies.reply_matcher``; tests/test_typing.py
+    # checks the two agree). An ``error`` about the event is raised as ``ServerError``.
+    @overload
+    async def request(
+        self, event: SessionUpdate, *, timeout: float | None = ...
+    ) -> SessionUpdated | TranscriptionSessionUpdated: ...
+    @overload
+    async def request(
+        self, event: TranscriptionSessionUpdate, *, timeout: float | None = ...
+    ) -> TranscriptionSessionUpdated: ...
+    @overload
+    async def request(
+        self, event: InputAudioBufferCommit, *, timeout: float | None = ...
+    ) -> InputAudioBufferCommitted: ...
+    @overload
+    async def request(
+        self, event: InputAudioBufferClear, *, timeout: float | None = ...
+    ) -> InputAudioBufferCleared: ...
+    @overload
+    async def request(
+        self, event: OutputAudioBufferClear, *, timeout: float | None = ...
+    ) -> OutputAudioBufferCleared: ...
+    @overload
+    async def request(
+        self, event: ConversationItemCreate, *, timeout: float | None = ...
+    ) -> ConversationItemCreated | ConversationItemAdded: ...
+    @overload
+    async def request(
+        self, event: ConversationItemRetrieve, *, timeout: float | None = ...
+    ) -> ConversationItemRetrieved: ...
+    @overload
+    async def request(
+        self, event: ConversationItemTruncate, *, timeout: float | None = ...
+    ) -> ConversationItemTruncated: ...
+    @overload
+    async def request(
+        self, event: ConversationItemDelete, *, timeout: float | None = ...
+    ) -> ConversationItemDeleted: ...
+    @overload
+    async def request(self, event: ResponseCreate, *, timeout: float | None = ...) -> ResponseCreated: ...
+    @overload
+    async def request(self, event: ResponseCancel, *, timeout: float | None = ...) -> ResponseDone: ...
+    @overload
+    async def request(self, event: ClientEvent, *, timeout: float | None = ...) -> ServerEvent: ...
+    async def request(self, event: ClientEvent, *, timeout: float | None = 30.0) -> ServerEvent:
+        return await super().request(event, timeout=timeout)
+
+    # --- typed senders: one per client event; each returns the event_id ------------------------
+
+    async def update_session(self, session: Session) -> str:
+        """``session.update``: change the fields present in ``session``."""
+        return await self.send(SessionUpdate(session=session))
+
+    async def append_audio(self, pcm: bytes | bytearray | memoryview) -> str:
+        """``input_audio_buffer.append`` from raw audio (PCM16 24 kHz mono unless configured)."""
+        return await self.send(InputAudioBufferAppend.from_pcm(pcm))
+
+    async def commit_audio(self) -> str:
+        """``input_audio_buffer.commit`` (not needed with server VAD)."""
+        return await self.send(InputAudioBufferCommit())
+
+    async def clear_audio(self) -> str:
+        """``input_audio_buffer.clear``."""
+        return await self.send(InputAudioBufferClear())
+
+    async def clear_output_audio(self) -> str:
+        """``output_audio_buffer.clear`` (WebRTC/SIP: stop what the server is playing)."""
+        return await self.send(OutputAudioBufferClear())
+
+    async def create_item(self, item: ConversationItem, *, previous_item_id: str | None = None) -> str:
+        """``conversation.item.create``; ``previous_item_id="root"`` inserts at the start."""
+        return await self.send(ConversationItemCreate(item=item, previous_item_id=previous_item_id))
+
+    async def retrieve_item(self, item_id: str) -> str:
+        """``conversation.item.retrieve`` (the reply carries the item's audio)."""
+        return await self.send(ConversationItemRetrieve(item_id=item_id))
+
+    async def truncate_item(self, item_id: str, audio_end_ms: int, *, content_index: int = 0) -> str:
+        """``conversation.item.truncate``: cut an assistant item's audio at ``audio_end_ms``."""
+        return await self.send(
+            ConversationItemTruncate(item_id=item_id, content_index=content_index, audio_end_ms=audio_end_ms)
+        )
+
+    async def delete_item(self, item_id: str) -> str:
+        """``conversation.item.delete``."""
+        return await self.send(ConversationItemDelete(item_id=item_id))
+
+    async def create_response(self, response: ResponseParams | None = None) -> str:
+        """``response.create``, through the response sequencer (at most one at a time)."""
+        return await self.send(ResponseCreate(response=response))
+
+    async def cancel_response(self, response_id: str | None = None) -> str:
+        """``response.cancel`` (default: the response in progress)."""
+        return await self.send(ResponseCancel(response_id=response_id))

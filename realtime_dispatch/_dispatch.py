@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,8 @@ from ._handlers import HandlerCancelled, Inject, Plan, is_async_callable, stray_
 from ._lifecycle import NotConnected, Outcome, SessionListener
 from ._metrics import Metrics
 from ._middleware import Middleware, compose
+from ._protocol import Protocol
+from ._protocol import protocol as get_protocol
 from ._redact import redact_text, shown_frame
 from ._router import UNKNOWN_KEY, ErrorHandler, Handler, Router, matcher, matches
 from ._sequencer import ResponseSequencer
@@ -33,13 +35,12 @@ from ._threads import default_threads
 from ._trace import trace_inbound, trace_logger
 from ._waiters import Waiter, Waiters
 from ._watchdog import watch
-from .events import SERVER_EVENTS, DecodeError, ServerEvent, decode
-from .events._codec import server_decoder
+from .events import DecodeError, ServerEvent
 from .transports import Transport, TransportClosed
 
 if TYPE_CHECKING:
     from ._app import RealtimeApp
-    from ._connection import Connection
+    from ._connection import BaseConnection
 
 __all__ = ("Dispatcher", "HandlerCancelled", "HandlerTimeout", "InboundMiddleware", "Waiter", "matcher")
 
@@ -73,6 +74,8 @@ class Dispatcher(SessionListener):
         "_chains",
         "_closed",
         "_connection",
+        "_decode",
+        "_fast_decode",
         "_has_middleware",
         "_idle",
         "_in_flight",
@@ -81,6 +84,7 @@ class Dispatcher(SessionListener):
         "_middleware",
         "_next_overflow_log",
         "_observers",
+        "_protocol",
         "_root",
         "_routes",
         "_sequencer",
@@ -100,7 +104,7 @@ class Dispatcher(SessionListener):
         self,
         root: Router,
         app: RealtimeApp,
-        connection: Connection,
+        connection: BaseConnection,
         task_group: TaskGroup,
         *,
         waiters: Waiters,
@@ -109,7 +113,11 @@ class Dispatcher(SessionListener):
         slow_handler_threshold: float,
         max_background_tasks: int,
         metrics: Metrics | None = None,
+        protocol: Protocol | None = None,
     ) -> None:
+        self._protocol = protocol = protocol if protocol is not None else get_protocol("ga")
+        self._fast_decode = protocol.server_decoder.decode  # one reused msgspec decoder: the hot path
+        self._decode = protocol.decode  # when that fails: tells an unknown type from a broken frame
         self._root = root
         self._metrics = metrics
         self._middleware = middleware
@@ -133,11 +141,12 @@ class Dispatcher(SessionListener):
         self._routes: dict[Handler, _Route] = {}
         for handler in root.walk_handlers():
             self._routes[handler] = self._bind(handler)
-        self._table: dict[str, tuple[_Route, ...]] = {name: self._collect(name, known=True) for name in SERVER_EVENTS}
+        names = protocol.server_events
+        self._table: dict[str, tuple[_Route, ...]] = {name: self._collect(name, known=True) for name in names}
         self._unknown: dict[str, tuple[_Route, ...]] = {}
         self._observers: dict[str, int] = {}  # internal routes at the front of each table entry
         if metrics is not None:
-            for name in SERVER_EVENTS:
+            for name in names:
                 self.add_observer(name, metrics.observe)
         self._add_internal_routes()
         self.process = compose(middleware, self.dispatch)
@@ -158,11 +167,9 @@ class Dispatcher(SessionListener):
             if log_errors:
                 _log_unhandled_error(event)
 
-        observers: list[tuple[str, Callable[[ServerEvent], None]]] = [
-            ("response.created", sequencer.observe),
-            ("response.done", sequencer.observe),
-            ("error", on_error),
-        ]
+        observers: list[tuple[str, Callable[[ServerEvent], None]]] = [("error", on_error)]
+        if self._protocol.realtime:  # responses exist in the Realtime API's session model only
+            observers[:0] = [("response.created", sequencer.observe), ("response.done", sequencer.observe)]
         for name, observe in observers:
             self.add_observer(name, observe)
 
@@ -247,9 +254,10 @@ class Dispatcher(SessionListener):
 
     # --- the receive loop ---------------------------------------------------------------------
 
-    async def receive_loop(self, transport: Transport) -> TransportClosed:
+    async def receive_loop(self, transport: Transport, first: Sequence[bytes] = ()) -> TransportClosed:
         """Decode and dispatch frames until the transport closes, or ``close()`` is called;
-        return how it closed."""
+        return how it closed. ``first``: frames read before the loop (a session handshake's),
+        dispatched ahead of the transport's."""
         self._waiters.enter_loop()
         receive = transport.receive
         # Optional on a transport: a buffered frame without a coroutine (None when nothing is buffered).
@@ -262,6 +270,7 @@ class Dispatcher(SessionListener):
         consumer = self._consumer(process, plain)
         consumer.send(None)
         count = 0
+        frame: Any
         # The watchdog thread reports an inline handler that holds this loop, while it does.
         unwatch = watch(self) if self.slow_threshold > 0 else None
         inline, context = self._install_eager(transport, consumer)
@@ -271,8 +280,14 @@ class Dispatcher(SessionListener):
             run_in: Callable[..., Any] = context.run
             feed = partial(run_in, consumer.send)
         try:
+            for frame in first:
+                if self._closed:
+                    break
+                waiting = feed(frame)
+                if waiting is not _READY:
+                    await _Suspended(consumer, waiting, context)
             while True:
-                frame: Any = poll() if poll is not None else None
+                frame = poll() if poll is not None else None
                 if frame is None:
                     try:
                         frame = await receive()
@@ -313,7 +328,8 @@ class Dispatcher(SessionListener):
     @types.coroutine
     def _plain_consumer(self) -> Generator[Any, Any, None]:
         # dispatch(), inlined: a coroutine per event would cost as much as all the routing.
-        fast_decode = server_decoder.decode
+        fast_decode = self._fast_decode
+        decode = self._decode
         table = self._table
         waiting = self._waiters.pending
         wake = self._waiters.wake
@@ -367,10 +383,10 @@ class Dispatcher(SessionListener):
                 frame = yield _READY
                 continue
             try:
-                event = server_decoder.decode(frame)
+                event = self._fast_decode(frame)
             except Exception:
                 try:
-                    event = decode(bytes(frame))
+                    event = self._decode(bytes(frame))
                 except DecodeError as exc:
                     yield from self.report(exc, None, None)
                     frame = yield _READY

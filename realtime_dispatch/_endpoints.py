@@ -1,4 +1,4 @@
-"""Where to connect and how to authenticate: OpenAI (GA or beta), Azure, any URL.
+"""Where to connect and how to authenticate: OpenAI (Realtime GA or beta, GPT-Live, Translation), Azure, any URL.
 
 An ``Endpoint`` is a transport factory: ``app.run(openai("gpt-realtime"))``. It holds the
 credentials, and never shows them: not in its repr, not in an exception, not in a log.
@@ -10,12 +10,12 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from ._redact import is_credential_name, redact, redact_text
 from .transports import Transport, WebSocketOptions, connect_websocket
 
-__all__ = ("ConfigError", "Endpoint", "azure", "openai")
+__all__ = ("ConfigError", "Endpoint", "azure", "live", "openai", "translation")
 
 OPENAI_BASE_URL = "wss://api.openai.com/v1"
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "openai-api-key", "x-api-key"})
@@ -165,6 +165,79 @@ def azure(
         token_provider=None if key else token_provider,
         api="beta" if beta else "ga",
     )
+
+
+def live(
+    session_id: str | None = None,
+    *,
+    attach: bool = False,
+    fork: bool = False,
+    graceful_close: bool | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    azure_endpoint: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    options: WebSocketOptions | None = None,
+) -> Endpoint:
+    """A GPT-Live WebSocket: ``wss://api.openai.com/v1/live/sessions`` (a new session; the model goes
+    in the app's ``session``, never in the URL), ``attach=True`` with ``session_id``: a sideband to a
+    running WebRTC or SIP session (``/live/sessions/{id}/attach``, ``graceful_close`` as its query),
+    ``fork=True``: a new session forked from a stored one (``/live/sessions/{id}/fork``).
+
+    ``api_key`` defaults to ``OPENAI_API_KEY``; ``base_url`` (or ``OPENAI_WEBSOCKET_BASE_URL``) to
+    OpenAI's, e.g. the simulator's ``ws://127.0.0.1:PORT/v1``. ``azure_endpoint`` (a resource URL)
+    uses Azure Foundry's ``/openai/v1/live/...`` with the key as ``api-key``. No subprotocol and no
+    ``OpenAI-Beta`` header (GPT-Live has neither).
+    """
+    if attach and fork:
+        raise ConfigError("a GPT-Live connection attaches to a session or forks it, not both")
+    if (attach or fork) and not session_id:
+        raise ConfigError("attach and fork need the session_id of the session to attach to or fork")
+    if session_id and not (attach or fork):
+        raise ConfigError("a new GPT-Live session has no id yet: pass attach=True or fork=True with session_id")
+    if graceful_close is not None and not attach:
+        raise ConfigError("graceful_close is a sideband's (attach=True) option")
+    if azure_endpoint:
+        key = api_key if api_key is not None else os.environ.get("AZURE_OPENAI_API_KEY")
+        base = _ws_scheme(azure_endpoint).rstrip("/")
+        base = base if base.endswith("/openai/v1") else base + "/openai/v1"
+        auth = {"api-key": key} if key else {}
+    else:
+        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        base = _ws_scheme(base_url or os.environ.get("OPENAI_WEBSOCKET_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
+        auth = {"Authorization": f"Bearer {key}"} if key else {}
+    if not key and _needs_key(base):
+        raise ConfigError(
+            "no API key: pass api_key= or set " + ("AZURE_OPENAI_API_KEY" if azure_endpoint else "OPENAI_API_KEY")
+        )
+    url = base + "/live/sessions"
+    if session_id:
+        url += f"/{quote(session_id, safe='')}/" + ("attach" if attach else "fork")
+    if graceful_close is not None:
+        url = _with_query(url, {"graceful_close": "true" if graceful_close else "false"})
+    return Endpoint(url, {**auth, **(headers or {})}, options or WebSocketOptions(), api="live")
+
+
+def translation(
+    model: str = "gpt-realtime-translate",
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    options: WebSocketOptions | None = None,
+) -> Endpoint:
+    """A Realtime Translation WebSocket: ``wss://api.openai.com/v1/realtime/translations?model=...``
+    (``model`` is required there; one session translates into one language). ``api_key`` and
+    ``base_url`` as for ``openai()``."""
+    if not model:
+        raise ConfigError("Realtime Translation needs a model (e.g. 'gpt-realtime-translate')")
+    key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+    base = _ws_scheme(base_url or os.environ.get("OPENAI_WEBSOCKET_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
+    if not key and _needs_key(base):
+        raise ConfigError("no OpenAI API key: pass api_key= or set OPENAI_API_KEY")
+    url = _with_query(base + "/realtime/translations", {"model": model})
+    auth = {"Authorization": f"Bearer {key}"} if key else {}
+    return Endpoint(url, {**auth, **(headers or {})}, options or WebSocketOptions(), api="translation")
 
 
 def _ws_scheme(url: str) -> str:

@@ -13,18 +13,30 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Coroutine
-from typing import Any
+from contextlib import suppress
+from typing import Any, cast
 
 import anyio
 
+from ._connection import Connection
 from ._history import History
 from ._lifecycle import Outcome, SessionListener
+from ._live import LIVE_FEATURES
 from ._session import SessionSetup
 from ._state import Conversation
 from ._tools import ToolRunner
 from .events import ClientEvent, ServerEvent
 
-__all__ = ("DEFAULT_FEATURES", "barge_in", "conversation", "history", "metrics", "recycle", "tools")
+__all__ = (
+    "DEFAULT_FEATURES",
+    "barge_in",
+    "conversation",
+    "history",
+    "metrics",
+    "recycle",
+    "session_end",
+    "tools",
+)
 
 logger = logging.getLogger("realtime_dispatch.app")
 
@@ -75,6 +87,8 @@ def barge_in(setup: SessionSetup) -> None:
     app = setup.app
     playback = app.playback
     setup.listen(_Hooks(ended=lambda outcome: playback.reset()))
+    if not setup.protocol.realtime:
+        return  # GPT-Live: see _live.barge_in
     if setup.sideband:
         setup.observe(_OUTPUT_BUFFER, playback.on_output_buffer)
     if not app.barge_in:
@@ -93,8 +107,8 @@ def barge_in(setup: SessionSetup) -> None:
 def conversation(setup: SessionSetup) -> None:
     """``track_conversation``: ``app.conversation`` follows the server's conversation."""
     app = setup.app
-    if not app.track_conversation:
-        return
+    if not app.track_conversation or not setup.protocol.realtime:
+        return  # GPT-Live's context is append-only and never shown: nothing to track
     tracked = app.conversation
     setup.observe(Conversation.EVENT_TYPES, tracked.observe)
     lifecycle = setup.lifecycle
@@ -110,12 +124,12 @@ def tools(setup: SessionSetup) -> None:
     """``@tool``s: run the model's calls, send their outputs and the follow-up response."""
     app = setup.app
     declared = {spec.name: spec for spec in app.router.walk_tools()}
-    if not declared:
-        return
+    if not declared or not setup.protocol.realtime:
+        return  # GPT-Live runs them through Responses delegation: _live.delegated_tools
     runner = ToolRunner(
         declared,
         setup.dispatcher,
-        setup.connection,
+        cast("Connection", setup.connection),  # a Realtime app's
         app,
         outbox=setup.outbox,
         sequencer=setup.sequencer,
@@ -132,7 +146,7 @@ def tools(setup: SessionSetup) -> None:
 def history(setup: SessionSetup) -> None:
     """``reseed_history``: replay the conversation's items on a new connection."""
     app = setup.app
-    if not app.reseed_history:
+    if not app.reseed_history or not setup.protocol.realtime:
         return
     kept = History(app.max_history_items, api=app.api)
     setup.observe(("conversation.item.done", "conversation.item.created", "conversation.item.deleted"), kept.observe)
@@ -170,7 +184,7 @@ class _Recycler(SessionListener):
 
 def recycle(setup: SessionSetup) -> None:
     after = setup.app.recycle_after
-    if after is None or not setup.can_reconnect:
+    if after is None or not setup.can_reconnect or not setup.protocol.realtime:
         return
     recycler = _Recycler(setup, after, setup.outbox.drop_transport)
     setup.listen(recycler)
@@ -178,4 +192,71 @@ def recycle(setup: SessionSetup) -> None:
     setup.observe("response.done", recycler.on_response_done)
 
 
-DEFAULT_FEATURES = (metrics, barge_in, conversation, tools, history, recycle)
+GOODBYE_TIMEOUT = 15.0
+"""Seconds ``close()`` waits for ``session.closed`` after ``session.close`` (a stored GPT-Live
+session takes longer to finalise; the official SDK's examples wait as long)."""
+
+
+def session_end(setup: SessionSetup) -> None:
+    """GPT-Live and Translation: ``session.closed`` ends the session; ``close()`` asks for it first."""
+    protocol = setup.protocol
+    closed, request = protocol.closed, protocol.close_request
+    if closed is None or request is None:
+        return
+    lifecycle = setup.lifecycle
+
+    def on_closed(event: ServerEvent) -> None:
+        reason = getattr(event, "reason", None)
+        lifecycle.ended_by_server(event, normal=reason not in _ABNORMAL_CLOSE_REASONS)
+        if reason in _ABNORMAL_CLOSE_REASONS:
+            logger.warning("the server ended the session: %s", reason)
+
+    on_closed.__name__ = "session_closed"
+    setup.observe(closed, on_closed)
+    if setup.sideband:
+        return  # closing a sideband detaches from the call; session.close would end it for everyone
+    waiters, connection = setup.waiters, setup.connection
+    asked = False
+
+    async def farewell() -> bool:
+        nonlocal asked
+        if asked:
+            return False
+        asked = True
+        waiter = waiters.expect(lambda event: event.type == closed, check=False)
+        try:
+            await connection.send(request())
+        except Exception as exc:  # lost meanwhile: nothing to wait for
+            waiters.discard(waiter)
+            logger.debug("%s not sent: %r", request.type, exc)
+            return False
+        if waiters.in_loop():  # an inline handler: the loop it holds is what receives the answer
+
+            async def finish() -> None:
+                with suppress(Exception):
+                    await waiters.wait(waiter, GOODBYE_TIMEOUT)
+                await connection.close()
+
+            setup.dispatcher.spawn(finish)
+            return True
+        try:
+            await waiters.wait(waiter, GOODBYE_TIMEOUT)
+        except TimeoutError:
+            logger.warning("no %s within %g s of %s: closing anyway", closed, GOODBYE_TIMEOUT, request.type)
+        except Exception as exc:  # the session ended meanwhile
+            logger.debug("waiting for %s: %r", closed, exc)
+        return False
+
+    setup.before_close(farewell)
+
+    def started() -> None:
+        nonlocal asked
+        asked = False
+
+    setup.listen(_Hooks(started))
+
+
+# session.closed reasons that end the app with ConnectionFailed: a safety stop, a lost upstream.
+_ABNORMAL_CLOSE_REASONS = frozenset({"content", "connection_lost"})
+
+DEFAULT_FEATURES = (metrics, barge_in, conversation, tools, history, recycle, session_end, *LIVE_FEATURES)

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ._reconnect import RECOVERABLE_CLOSE_CODES, ConnectionFailed, Reconnect
 from ._redact import redact_text
@@ -65,6 +66,9 @@ class Outcome:
     reason: EndReason
     detail: str = ""
     code: int | None = None
+    final: Any = None
+    """The server's last word on the session, when the protocol has one (GPT-Live's and
+    Translation's ``session.closed``: its ``reason``, and GPT-Live's final ``usage``)."""
 
     @property
     def normal(self) -> bool:
@@ -138,6 +142,8 @@ class Lifecycle:
         self.sessions = 0  # sessions opened so far
         self._opened_at: float | None = None
         self._fatal: str | None = None  # a server error that makes reconnecting pointless
+        self._final: Any = None  # the server ended the session (session.closed): the loss that follows is the end
+        self._final_normal = True
         self._cut = False  # we cut the connection ourselves (send timeout, recycle): reopen it
         self._recycle = False  # ... on purpose, with the old session fine: reopen at once
         self._retrying = False  # the next connection is a reconnect attempt (not the first, not a recycle)
@@ -184,6 +190,13 @@ class Lifecycle:
         """The server sent an error after which reconnecting cannot help (bad key, no quota)."""
         self._fatal = detail
 
+    def ended_by_server(self, final: Any, *, normal: bool) -> None:
+        """The server ended the session with ``final`` (``session.closed``): nothing follows it, so the
+        connection's end is the session's, never a reason to reconnect. ``normal``: a requested close,
+        the time limit, the remote party hanging up; not a safety stop or a lost upstream."""
+        self._final = final
+        self._final_normal = normal
+
     def cut(self, *, recycle: bool = False) -> None:
         """We closed the transport ourselves: the loss that follows is to be reopened whatever its
         close code says. ``recycle``: on purpose, at a quiet moment; not a failure."""
@@ -199,6 +212,11 @@ class Lifecycle:
         described = f"{code}{': ' + redact_text(reason) if reason else ''}"
         if self.closing:
             return self._end(Outcome(EndReason.CLOSED_BY_USER, code=code))
+        if self._final is not None:
+            why = getattr(self._final, "reason", None)
+            detail = f"the server ended the session ({why})" if why else "the server ended the session"
+            normal = self._final_normal
+            return self._end(Outcome(EndReason.CLOSED_BY_SERVER, detail, 1000 if normal else None))
         if self._fatal is not None:
             return self._end(Outcome(EndReason.FATAL_ERROR, f"the server refused the session: {self._fatal}", code))
         if not (cut or code in RECOVERABLE_CLOSE_CODES):
@@ -263,6 +281,8 @@ class Lifecycle:
         if self.state is SessionState.CLOSED:
             assert self.outcome is not None
             return End(self.outcome)
+        if self._final is not None:
+            outcome = replace(outcome, final=self._final)
         self.state = SessionState.CLOSED
         self.outcome = outcome
         for listener in self._listeners:

@@ -108,6 +108,9 @@ class Metrics:
         self._create_sent: dict[str | None, float] = {}  # our creates not answered yet: event_id -> when
         self._awaiting_output: dict[str, float] = {}  # response id -> when its create went out
         self._speech_stopped: float | None = None
+        self.context_usage_ratio: float | None = None
+        """GPT-Live: how full the context window was at the last ``session.usage.updated``."""
+        self._seconds_before = 0.0  # GPT-Live voice seconds of the sessions before this one
 
     # --- fed by the app -------------------------------------------------------------------------------
 
@@ -214,6 +217,20 @@ class Metrics:
                     if value:
                         self.usage[f"{prefix}_{field}"] += value
 
+    def observe_session_usage(self, event: ServerEvent) -> None:
+        """GPT-Live's ``session.usage.updated`` and ``session.closed``: the voice seconds so far, in
+        ``usage["session_seconds"]`` (cumulative per session, as the server counts them: each report
+        replaces the last; the sessions of a reconnected app add up), and ``context_usage_ratio``."""
+        reported = getattr(event, "usage", None)
+        seconds = getattr(reported, "seconds", None)
+        if seconds is not None:
+            self.usage["session_seconds"] = self._seconds_before + seconds
+            if event.type == "session.closed":
+                self._seconds_before += seconds
+        window = getattr(event, "context_window", None)
+        if window is not None:
+            self.context_usage_ratio = window.usage_ratio
+
     def snapshot(self) -> dict[str, Any]:
         """Everything, as plain values (JSON-serialisable)."""
         return {
@@ -232,4 +249,5 @@ class Metrics:
             "gauges": {name: read() for name, read in self._gauges.items()},
             "response_latency": self.response_latency.snapshot(),
             "voice_latency": self.voice_latency.snapshot(),
+            "context_usage_ratio": self.context_usage_ratio,
         }

@@ -168,10 +168,15 @@ class Outbox(SessionListener):
         self._expecting = True
 
     async def attach(
-        self, transport: Transport, first: Sequence[ClientEvent], send: Callable[[Any], Awaitable[Any]]
+        self,
+        transport: Transport,
+        first: Sequence[ClientEvent],
+        send: Callable[[Any], Awaitable[Any]],
+        then: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Use a new transport: ``send`` ``first`` (the session and history replay) ahead of
-        everything, then what waited, in order."""
+        everything, await ``then()`` (a handshake: the server's answer to the session), then
+        send what waited, in order."""
         self._transport = transport
         self._expecting = True
         if first:
@@ -183,6 +188,8 @@ class Outbox(SessionListener):
                 raise TransportClosed(1006, str(exc)) from exc
             finally:
                 self._priority = None
+        if then is not None:
+            await then()
         while self._pending:
             pending = self._pending[0]
             try:

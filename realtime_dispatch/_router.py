@@ -10,20 +10,29 @@ import difflib
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._handlers import Plan, analyse, is_async_callable, qualified_name
+from ._protocol import APIS, Api, all_server_events, protocol, routing_hint
 from ._tools import ToolSpec, tool_spec
-from .events import SERVER_EVENTS, ServerEvent, UnknownEvent
+from .events import ServerEvent, UnknownEvent
 
 if TYPE_CHECKING:
     from ._keys import OnFunction
 
-__all__ = ("BETA_TO_GA", "GA_ONLY", "ErrorHandler", "Handler", "Router", "delivered_classes", "normalise_key")
+__all__ = (
+    "BETA_TO_GA",
+    "GA_ONLY",
+    "Api",
+    "ErrorHandler",
+    "Handler",
+    "Router",
+    "check_annotation",
+    "delivered_classes",
+    "normalise_key",
+)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-Api = Literal["ga", "beta"]
 
 BETA_TO_GA = {
     "response.text.delta": "response.output_text.delta",
@@ -92,25 +101,27 @@ class _Spec:
 
 
 def normalise_key(key: str | type[ServerEvent]) -> str:
-    """Check one routing key and return its canonical string form."""
+    """Check one routing key and return its canonical string form. Any protocol's event names
+    are accepted here; whether one can fire on an app's protocol is ``api_hint``'s to say."""
+    known = all_server_events()
     if isinstance(key, type):
         if key is UnknownEvent:
             return UNKNOWN_KEY
-        if issubclass(key, ServerEvent) and key.__struct_config__.tag in SERVER_EVENTS:
+        if issubclass(key, ServerEvent) and key in known.get(key.__struct_config__.tag, ()):  # type: ignore[arg-type]
             return str(key.__struct_config__.tag)
         raise TypeError(f"{key!r} is not a server event class")
     if not isinstance(key, str):
         raise TypeError(f"a routing key is an event name, an event class or a wildcard, not {key!r}")
-    if key == "*" or key in SERVER_EVENTS:
+    if key == "*" or key in known:
         return key
     if key.endswith(".*") and "*" not in key[:-2]:
         prefix = key[:-1]
-        if not any(name.startswith(prefix) for name in SERVER_EVENTS):
+        if not any(name.startswith(prefix) for name in known):
             raise ValueError(f"wildcard {key!r} matches no known event type")
         return key
     if "*" in key:
         raise ValueError(f"{key!r}: a wildcard is '*' or a prefix ending in '.*', such as 'response.*'")
-    close = difflib.get_close_matches(key, SERVER_EVENTS, n=3, cutoff=0.6)
+    close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise ValueError(f"unknown event type {key!r}{hint}")
 
@@ -121,15 +132,16 @@ def matches(key: str, event_type: str) -> bool:
     return key.endswith(".*") and event_type.startswith(key[:-1])
 
 
-def delivered_classes(key: str) -> Iterator[type[ServerEvent]]:
-    """Every class an event routed by ``key`` can be."""
+def delivered_classes(key: str, api: str = "ga") -> Iterator[type[ServerEvent]]:
+    """Every class an event routed by ``key`` can be on an ``api`` session."""
     if key == UNKNOWN_KEY:
         yield UnknownEvent
         return
-    if key in SERVER_EVENTS:
-        yield SERVER_EVENTS[key]
+    names = protocol(api).server_events
+    if key in names:
+        yield names[key]
         return
-    yield from (cls for name, cls in SERVER_EVENTS.items() if matches(key, name))
+    yield from (cls for name, cls in names.items() if matches(key, name))
     yield UnknownEvent
 
 
@@ -140,7 +152,20 @@ def api_hint(key: str, api: Api) -> str | None:
     if api == "beta" and key in GA_ONLY:
         beta = _GA_TO_BETA.get(key)
         return f"{key!r} is GA-only" + (f"; the beta API sends {beta!r}" if beta else "")
-    return None
+    return routing_hint(key, api)
+
+
+def _annotation_misfit(key: str, accepted: tuple[type[Any], ...], api: str | None) -> type[ServerEvent] | None:
+    """A class ``key`` delivers that the annotation does not accept: on ``api``, or, for a router
+    no app has claimed yet, on every protocol that sends ``key`` (None when one of them fits)."""
+    apis = [api] if api is not None else [a for a in ("ga", "live", "translation") if routing_hint(key, a) is None]
+    misfit: type[ServerEvent] | None = None
+    for candidate in apis:
+        wrong = next((cls for cls in delivered_classes(key, candidate) if not issubclass(cls, accepted)), None)
+        if wrong is None:
+            return None
+        misfit = misfit or wrong
+    return misfit
 
 
 class Router:
@@ -158,6 +183,8 @@ class Router:
         on: OnFunction
 
     def __init__(self, name: str | None = None, *, api: Api | None = None) -> None:
+        if api is not None and api not in APIS:
+            raise ValueError(f"unknown api {api!r}: one of {', '.join(map(repr, APIS))}")
         self.name = name or f"router-{id(self):x}"
         self.handlers: list[Handler] = []
         self.error_handlers: list[ErrorHandler] = []
@@ -233,8 +260,9 @@ class Router:
     ) -> Handler:
         self._check_open()
         name = qualified_name(fn)
-        normalised = resolve_keys(keys, plan, name)
-        for api in self._apis():
+        apis = self._apis()
+        normalised = resolve_keys(keys, plan, name, next(iter(apis)) if len(apis) == 1 else None)
+        for api in apis:
             for key in normalised:
                 hint = api_hint(key, api)
                 if hint:
@@ -344,6 +372,7 @@ class Router:
                     hint = api_hint(key, api)
                     if hint:
                         raise ValueError(f"handler {handler.name}: {hint}")
+                check_annotation(handler.name, handler.keys, handler.plan, api)
         for root in self._roots():
             taken = {t.name for t in root.walk_tools()}
             for spec in router.walk_tools():
@@ -442,25 +471,33 @@ def check_exception_types(name: str, exc_types: tuple[Any, ...]) -> None:
             raise TypeError(f"error handler {name}: {exc_type!r} is not an exception class")
 
 
-def resolve_keys(keys: Iterable[str | type[ServerEvent]], plan: Plan, name: str) -> tuple[str, ...]:
+def resolve_keys(
+    keys: Iterable[str | type[ServerEvent]], plan: Plan, name: str, api: str | None = None
+) -> tuple[str, ...]:
     """Canonical keys for a handler, taken from its annotation when none are given,
-    and checked against that annotation."""
+    and checked against that annotation (on ``api`` when the app's protocol is known)."""
     keys = tuple(keys)
     if not keys:
         if plan.event_annotation is None:
             raise TypeError(f"handler {name}: give an event name, or annotate the event parameter to route by its type")
         keys = plan.event_annotation
     normalised = tuple(dict.fromkeys(normalise_key(key) for key in keys))
-    if plan.event_annotation is not None:
-        accepted = plan.event_annotation
-        for key in normalised:
-            for cls in delivered_classes(key):
-                if not issubclass(cls, accepted):
-                    wanted = " | ".join(c.__name__ for c in accepted)
-                    raise TypeError(
-                        f"handler {name} is annotated to take {wanted}, but {key!r} also delivers {cls.__name__}"
-                    )
+    check_annotation(name, normalised, plan, api)
     return normalised
+
+
+def check_annotation(name: str, keys: tuple[str, ...], plan: Plan, api: str | None) -> None:
+    """Raise when the handler's event annotation cannot take what its keys deliver."""
+    if plan.event_annotation is None:
+        return
+    accepted = plan.event_annotation
+    for key in keys:
+        misfit = _annotation_misfit(key, accepted, api)
+        if misfit is not None:
+            wanted = " | ".join(c.__name__ for c in accepted)
+            raise TypeError(
+                f"handler {name} is annotated to take {wanted}, but {key!r} also delivers {misfit.__name__}"
+            )
 
 
 def matcher(key: str | type[ServerEvent], predicate: Callable[[Any], object] | None) -> Callable[[ServerEvent], object]:

@@ -17,16 +17,18 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ._connection import Connection
+from ._connection import BaseConnection
 from ._dispatch import Dispatcher
 from ._lifecycle import End, Lifecycle, Outcome, Retry, SessionListener
 from ._metrics import Metrics
 from ._outbox import Outbox
+from ._protocol import Protocol
+from ._protocol import protocol as get_protocol
 from ._reconnect import FATAL_ERROR_CODES, Reconnect
 from ._redact import redact_text
 from ._sequencer import ResponseSequencer
 from ._waiters import Waiters
-from .events import ClientEvent, ServerEvent
+from .events import ClientEvent, DecodeError, ServerEvent
 from .transports import Transport, TransportClosed
 
 if TYPE_CHECKING:
@@ -36,22 +38,28 @@ __all__ = ("Feature", "SessionRunner", "SessionSetup")
 
 logger = logging.getLogger("realtime_dispatch.app")
 
+START_TIMEOUT = 15.0
+"""Seconds the server may take to answer a session start (GPT-Live's ``session.started``) before the
+connection counts as lost (and is reopened per the app's ``reconnect``)."""
+
 
 @dataclass(eq=False)
 class SessionSetup:
     """What a feature sees when an app starts, and where it registers itself."""
 
     app: RealtimeApp
-    connection: Connection
+    connection: BaseConnection
     dispatcher: Dispatcher
     lifecycle: Lifecycle
     outbox: Outbox
     sequencer: ResponseSequencer
     waiters: Waiters
     metrics: Metrics | None
-    sideband: bool  # a call's sideband connection (call_id=...): the server plays the audio
+    sideband: bool  # a call's sideband connection (call_id=..., Live's /attach): the server plays the audio
     can_reconnect: bool  # a transport factory: lost connections are reopened
+    protocol: Protocol = field(default_factory=lambda: get_protocol("ga"))
     first_events: list[Callable[[], list[ClientEvent]]] = field(default_factory=list)
+    farewell: list[Callable[[], Awaitable[bool]]] = field(default_factory=list)
     busy_checks: list[Callable[[], bool]] = field(default_factory=list)
 
     def observe(self, names: str | tuple[str, ...], observe: Callable[[ServerEvent], object]) -> None:
@@ -66,6 +74,11 @@ class SessionSetup:
     def send_first(self, events: Callable[[], list[ClientEvent]]) -> None:
         """Send what ``events()`` returns right after the session, on every connection."""
         self.first_events.append(events)
+
+    def before_close(self, farewell: Callable[[], Awaitable[bool]]) -> None:
+        """Await ``farewell()`` when ``close()`` is called on an open session, before the connection
+        closes (a protocol's goodbye). It returns True when it finishes the close itself, later."""
+        self.farewell.append(farewell)
 
     def busy_while(self, busy: Callable[[], bool]) -> None:
         """A turn is not over while ``busy()`` says so (read before recycling a connection)."""
@@ -158,12 +171,19 @@ class SessionRunner(SessionListener):
             for events in setup.first_events:
                 first += events()
             setup.sequencer.reset(setup.outbox.waiting_ids())
-            await setup.outbox.attach(transport, first, setup.connection.send)
+            early: list[bytes] = []  # what the server sent up to its answer to the session start
+            ready = setup.protocol.ready if first and not setup.sideband else None
+
+            async def handshake() -> None:
+                assert ready is not None
+                early.extend(await self._await_ready(transport, ready))
+
+            await setup.outbox.attach(transport, first, setup.connection.send, handshake if ready else None)
             if self._lifecycle.closing:
                 return TransportClosed(1000, "closed by the client")
             connected = True
-            await self._app.on_connect(setup.connection)
-            closed = await setup.dispatcher.receive_loop(transport)
+            await self._app.on_connect(setup.connection)  # type: ignore[arg-type]  # its protocol's class
+            closed = await setup.dispatcher.receive_loop(transport, early)
             logger.info("connection closed (%d%s)", closed.code, _reason(closed.reason))
             return closed
         except TransportClosed as closed:  # lost while sending the session or in on_connect
@@ -172,12 +192,38 @@ class SessionRunner(SessionListener):
             try:
                 if connected:
                     with anyio.move_on_after(self._grace, shield=True) as hook:
-                        await self._app.on_disconnect(setup.connection)
+                        await self._app.on_disconnect(setup.connection)  # type: ignore[arg-type]
                     if hook.cancelled_caught:
                         logger.warning("on_disconnect still running after %gs: cancelled", self._grace)
             finally:
                 with anyio.CancelScope(shield=True), suppress(Exception):
                     await transport.aclose()
+
+    async def _await_ready(self, transport: Transport, ready: str) -> list[bytes]:
+        """Read the server's frames up to ``ready`` (the session is usable) and return them, for the
+        receive loop to dispatch first. An ``error`` before it means the server refused the session:
+        the app ends with it (no reconnect: the same start would be refused again)."""
+        decode = self.setup.protocol.decode
+        frames: list[bytes] = []
+        with anyio.move_on_after(START_TIMEOUT) as waited:
+            while True:
+                frame = bytes(await transport.receive())  # may be a buffer valid until the next read
+                frames.append(frame)
+                try:
+                    event = decode(frame)
+                except DecodeError:
+                    continue  # reported when the receive loop dispatches it
+                if event.type == ready:
+                    return frames
+                if event.type == "error":
+                    error = getattr(event, "error", None)
+                    detail = f"{getattr(error, 'code', None) or getattr(error, 'type', 'error')}: "
+                    detail += redact_text(str(getattr(error, "message", "")))
+                    logger.warning("the server refused the session start: %s", detail)
+                    self._lifecycle.fatal_error(detail)
+                    raise TransportClosed(1000, f"session start refused ({detail})")
+        assert waited.cancelled_caught
+        raise TransportClosed(1006, f"no {ready} within {START_TIMEOUT:g} s of the session start")
 
     async def _reopen(self, decision: Retry) -> Transport | None:
         """A new transport, or None when the session ended meanwhile (closed, or gave up)."""

@@ -16,7 +16,7 @@ import inspect
 import logging
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, overload
 
@@ -52,7 +52,17 @@ if TYPE_CHECKING:
     from ._router import Router
     from ._sequencer import ResponseSequencer
 
-__all__ = ("ToolCall", "ToolError", "ToolSpec", "ToolRunner", "ToolTimeout", "tool", "tool_options", "tool_spec")
+__all__ = (
+    "ToolCall",
+    "ToolError",
+    "ToolRunner",
+    "ToolSpec",
+    "ToolTimeout",
+    "call_tool",
+    "tool",
+    "tool_options",
+    "tool_spec",
+)
 
 logger = logging.getLogger("realtime_dispatch.tools")
 
@@ -418,39 +428,16 @@ class ToolRunner(SessionListener):
                 self._finish(call.response_id, batch)
 
     async def _output(self, spec: ToolSpec | None, call: ToolCall, event: ServerEvent) -> str:
-        if spec is None:
-            known = ", ".join(sorted(self.tools)) or "none"
-            logger.warning("the model called an unknown tool %r (declared: %s)", call.name, known)
-            return _error_output(f"unknown tool {call.name!r}; the tools are: {known}")
-        try:
-            arguments = msgspec.json.decode(call.arguments or "{}", type=spec.arguments)
-        except msgspec.DecodeError as exc:  # ValidationError included: the model's mistake, not a bug
-            logger.warning("tool %s: invalid arguments %.200r: %s", spec.name, call.arguments, exc)
-            return _error_output(f"invalid arguments: {exc}")
-        kwargs = {name: getattr(arguments, name) for name in spec.arguments.__struct_fields__}
-        for parameter, kind in spec.injected.items():
-            kwargs[parameter] = call if kind == "call" else self._connection if kind == "connection" else self._app
-        timeout = spec.timeout if spec.timeout is not None else self._timeout
-        try:
-            with anyio.move_on_after(timeout):
-                if spec.is_async:
-                    result = await spec.fn(**kwargs)
-                else:
-                    result = await default_threads.run(lambda: spec.fn(**kwargs))  # a slot is awaited in the timeout
-                return encode_output(result)
-        except ToolError as exc:
-            return _error_output(str(exc))
-        except Exception as exc:
-            await self._report(exc, spec, event)
-            return _error_output(f"{type(exc).__name__}: {exc}")
-        except BaseException as exc:
-            if not stray_cancellation(exc):
-                raise  # the app's (or the interruption's) cancellation: not the tool's failure
-            await self._report(HandlerCancelled(f"tool {spec.name}", exc), spec, event)
-            return _error_output("the tool was cancelled")
-        assert timeout is not None  # only our deadline ends the block without a return
-        await self._report(ToolTimeout(spec.name, timeout), spec, event)
-        return _error_output(f"the tool timed out after {timeout:g} s")
+        return await call_tool(
+            spec,
+            call,
+            event,
+            known=self.tools,
+            connection=self._connection,
+            app=self._app,
+            timeout=self._timeout,
+            report=self._report,
+        )
 
     async def _report(self, exc: Exception, spec: ToolSpec, event: ServerEvent) -> None:
         """To the error handlers of the router that declared the tool, or the log."""
@@ -468,6 +455,56 @@ class ToolRunner(SessionListener):
             await self._connection.send(follow_up)
         finally:
             self._follow_ups.discard(follow_up.event_id)
+
+
+async def call_tool(
+    spec: ToolSpec | None,
+    call: ToolCall,
+    event: ServerEvent,
+    *,
+    known: Mapping[str, ToolSpec],
+    connection: object,
+    app: object,
+    timeout: float | None,
+    report: Callable[[Exception, ToolSpec, ServerEvent], Awaitable[None]],
+) -> str:
+    """Run one call of a declared tool (``spec``; None: the model named an unknown one) and return
+    the output string for the model: the result, or an error it can read. Invalid arguments, a
+    ``ToolError``, an exception, a stray cancellation and ``timeout`` (unless the tool has its own)
+    all become error outputs; the last three are also ``report``ed (to the error handlers)."""
+    if spec is None:
+        names = ", ".join(sorted(known)) or "none"
+        logger.warning("the model called an unknown tool %r (declared: %s)", call.name, names)
+        return _error_output(f"unknown tool {call.name!r}; the tools are: {names}")
+    try:
+        arguments = msgspec.json.decode(call.arguments or "{}", type=spec.arguments)
+    except msgspec.DecodeError as exc:  # ValidationError included: the model's mistake, not a bug
+        logger.warning("tool %s: invalid arguments %.200r: %s", spec.name, call.arguments, exc)
+        return _error_output(f"invalid arguments: {exc}")
+    kwargs = {name: getattr(arguments, name) for name in spec.arguments.__struct_fields__}
+    for parameter, kind in spec.injected.items():
+        kwargs[parameter] = call if kind == "call" else connection if kind == "connection" else app
+    timeout = spec.timeout if spec.timeout is not None else timeout  # the tool's own wins
+    try:
+        with anyio.move_on_after(timeout):
+            if spec.is_async:
+                result = await spec.fn(**kwargs)
+            else:
+                result = await default_threads.run(lambda: spec.fn(**kwargs))  # a slot is awaited in the timeout
+            return encode_output(result)
+    except ToolError as exc:
+        return _error_output(str(exc))
+    except Exception as exc:
+        await report(exc, spec, event)
+        return _error_output(f"{type(exc).__name__}: {exc}")
+    except BaseException as exc:
+        if not stray_cancellation(exc):
+            raise  # the app's (or the interruption's) cancellation: not the tool's failure
+        await report(HandlerCancelled(f"tool {spec.name}", exc), spec, event)
+        return _error_output("the tool was cancelled")
+    assert timeout is not None  # only our deadline ends the block without a return
+    await report(ToolTimeout(spec.name, timeout), spec, event)
+    return _error_output(f"the tool timed out after {timeout:g} s")
 
 
 def _stale(batch: _Batch) -> bool:

@@ -39,6 +39,7 @@ import msgspec
 
 from . import events
 from ._endpoints import Endpoint
+from ._protocol import Api, protocol
 from ._redact import redact
 from .transports import MemoryServer, Transport, TransportClosed, memory_pair, serve_websocket
 
@@ -120,7 +121,8 @@ class Expectation:
 
 
 class ScriptedServer:
-    """A wire-level Realtime server that follows a script of expectations, in order.
+    """A wire-level server that follows a script of expectations, in order. It speaks the Realtime
+    API, or the protocol ``api`` names (``"live"``, ``"translation"``): the client events it reads.
 
     Every connection first gets the ``on_connect`` frames; then each client event must match
     the next expectation (its type, and its predicate if given), which sends its replies and
@@ -130,7 +132,8 @@ class ScriptedServer:
     (typed ``ClientEvent``); ``sent_of(cls)`` those of one class, typed as that class.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, api: Api = "ga") -> None:
+        self._decode_client = protocol(api).decode_client  # the client events of this protocol
         self._greeting: list[bytes] = []
         self._expectations: list[Expectation] = []
         self._next = 0
@@ -193,7 +196,7 @@ class ScriptedServer:
             while True:
                 data = await transport.receive()
                 try:
-                    event = events.decode_client(data)
+                    event = self._decode_client(data)
                 except events.DecodeError as exc:
                     self._fail(f"the app sent an undecodable frame ({exc}): {data[:200]!r}")
                     await transport.close(1008, "script error")
@@ -223,11 +226,21 @@ class ScriptedServer:
 
     async def wait_done(self, timeout: float = 5.0) -> None:
         """Wait until every expectation is met; raise ``ScriptError`` on a mismatch or after ``timeout``."""
+        await self.wait_until(len(self._expectations), timeout)
+
+    async def wait_until(self, met: int, timeout: float = 5.0) -> None:
+        """Wait until the first ``met`` expectations are met (the rest, such as the goodbye a
+        GPT-Live app sends when it closes, come later); raise ``ScriptError`` on a mismatch, or
+        after ``timeout``."""
         with anyio.move_on_after(timeout):
-            while not self.errors and not self.done:
+            while not self.errors and self._next < met:
                 self._changed = self._changed or anyio.Event()
                 await self._changed.wait()
-        self.check(f"after waiting {timeout:g}s")
+        if self.errors:
+            raise self.errors[0]
+        if self._next < met:
+            waiting = ", ".join(repr(e) for e in self._expectations[self._next : met])
+            raise ScriptError(f"{met - self._next} expectation(s) not met after waiting {timeout:g}s: {waiting}")
 
     def check(self, when: str = "at exit") -> None:
         """Raise the first ``ScriptError``, or one listing the unmet expectations."""

@@ -9,6 +9,8 @@ import pytest
 PUBLIC = [
     "realtime_dispatch",
     "realtime_dispatch.events",
+    "realtime_dispatch.events.live",
+    "realtime_dispatch.events.translation",
     "realtime_dispatch.transports",
     "realtime_dispatch.simulator",
     "realtime_dispatch.testing",
@@ -29,6 +31,7 @@ def test_top_level_names_are_the_deliberate_surface() -> None:
     import realtime_dispatch
 
     assert set(realtime_dispatch.__all__) == {
+        "BaseConnection",
         "ConfigError",
         "Connection",
         "Conversation",
@@ -39,6 +42,8 @@ def test_top_level_names_are_the_deliberate_surface() -> None:
         "Feature",
         "HandlerCancelled",
         "HandlerTimeout",
+        "LiveApp",
+        "LiveConnection",
         "Metrics",
         "NotConnected",
         "Outcome",
@@ -55,15 +60,19 @@ def test_top_level_names_are_the_deliberate_surface() -> None:
         "ToolCall",
         "ToolError",
         "ToolTimeout",
+        "TranslationApp",
+        "TranslationConnection",
         "TransportFactory",
         "UnknownEvent",
         "__version__",
         "azure",
         "events",
+        "live",
         "on",
         "on_error",
         "openai",
         "tool",
+        "translation",
     }
 
 
