@@ -56,7 +56,7 @@ REQUIRES_RESPONSES = "{} requires Responses delegation."
 _UPDATABLE = frozenset({"delegation", "triggers"})
 _CONFIG_KEYS = frozenset(info.name for info in msgspec.structs.fields(lv.SessionConfig))
 _NESTED_KEYS = {"audio": frozenset({"format", "output"}), "audio.output": frozenset({"voice"})}
-_SIDEBAND_ONLY_PRIMARY = frozenset({"session.start", "session.input_audio.append"})
+_PRIMARY_ONLY = frozenset({"session.start", "session.input_audio.append"})
 
 
 def unknown_parameter(session: object) -> str | None:
@@ -263,7 +263,6 @@ class LiveSession:
         self.queued = 0
         self.drained = anyio.Event()
         self.drained.set()
-        self.reflected = 0  # input bytes (PCM16 24 kHz) reflected to sidebands
 
     # --- config ---------------------------------------------------------------------------------
 
@@ -358,7 +357,7 @@ class LiveSession:
     async def command(self, peer: Peer, data: bytes) -> None:
         """One client frame from ``peer``."""
         kind = _frame_type(data)
-        if peer.sideband and kind in _SIDEBAND_ONLY_PRIMARY:
+        if peer.sideband and kind in _PRIMARY_ONLY:
             event_id = _frame_event_id(data)
             await self.error(peer, f"'{kind}' is not allowed on a sideband connection.", code="invalid_value",
                              param="type", event_id=event_id)  # fmt: skip
@@ -439,7 +438,6 @@ class LiveSession:
             return
         if self.sidebands:
             await self.to_sidebands(lv.SessionInputAudioAppend(audio=pcm_to_base64(pcm)))
-        self.reflected += len(pcm)
         heard = bytes(len(pcm)) if self.muted or self.fixture_active else pcm  # the clock runs on regardless
         for utterance in self.segmenter.feed(heard):
             await self.user_turn(utterance)
