@@ -23,7 +23,7 @@ import msgspec
 
 from . import __version__, events
 from ._app import RealtimeApp
-from ._endpoints import ConfigError, Endpoint, openai
+from ._endpoints import ConfigError, Endpoint, live, openai, translation
 from ._reconnect import ConnectionFailed
 from .demo import DemoApp
 from .demo import run as run_demo
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from .simulator import Responder
 
 __all__ = ("DemoApp", "main")
+
+_REALTIME_MODEL = "gpt-realtime"
 
 
 async def _demo(url: str | None, model: str) -> None:
@@ -172,13 +174,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     run.add_argument("app", metavar="MODULE:APP", help="a RealtimeApp subclass or instance, e.g. myapp:VoiceApp")
     run.add_argument("--url", help="another endpoint's base URL (e.g. ws://127.0.0.1:8765/v1 for the simulator)")
-    run.add_argument("--model", default="gpt-realtime", help="the model")
+    run.add_argument("--model", default=_REALTIME_MODEL, help="the model (Realtime and Translation apps)")
 
     record = commands.add_parser("record", parents=[common], help="record a session to JSONL (default: the demo)")
     record.add_argument("out", metavar="OUT.jsonl", type=Path)
     record.add_argument("app", metavar="MODULE:APP", nargs="?", help="the app to record (default: the demo app)")
     record.add_argument("--url", help="the endpoint's base URL (default: the built-in simulator)")
-    record.add_argument("--model", default="gpt-realtime", help="the model")
+    record.add_argument("--model", default=_REALTIME_MODEL, help="the model (Realtime and Translation apps)")
     record.add_argument("--truncate-audio", type=int, metavar="N", help="keep only N characters of base64 audio")
 
     demo = commands.add_parser("demo", parents=[common], help="a scripted conversation against the built-in simulator")
@@ -347,6 +349,11 @@ def _load_responder(spec: str | None, script: Path | None) -> Responder | None:
 
 
 def _endpoint(app: RealtimeApp, model: str, url: str | None) -> Endpoint:
+    """The endpoint of the app's protocol (a GPT-Live app's model is in its session, not the URL)."""
+    if app.api == "live":
+        return live(base_url=url)
+    if app.api == "translation":
+        return translation(model if model != _REALTIME_MODEL else "gpt-realtime-translate", base_url=url)
     return openai(model, base_url=url, beta=app.api == "beta")
 
 

@@ -111,7 +111,8 @@ def test_version() -> None:
 # --- run, record, logging, Ctrl-C ------------------------------------------------------------------
 
 APP_SOURCE = """
-from realtime_dispatch import Connection, RealtimeApp, events, on
+from realtime_dispatch import Connection, LiveApp, LiveConnection, RealtimeApp, events, on
+from realtime_dispatch.events import live
 
 
 class Hello(RealtimeApp):
@@ -142,6 +143,19 @@ class NeedsArgs(Hello):
 
 app = Hello()
 not_an_app = 42
+
+
+class LiveHello(LiveApp):
+    session = live.SessionConfig(model="gpt-live-1", instructions="from the cli test")
+
+    @on("session.started")
+    async def started(self, event: live.SessionStartedEvent, conn: LiveConnection) -> None:
+        print("started:", event.session.instructions, flush=True)
+        await conn.close()
+
+    async def on_shutdown(self) -> None:
+        final = self.connection.outcome.final if self.connection.outcome else None
+        print("closed:", final.reason if final else None, flush=True)
 """
 
 
@@ -183,6 +197,13 @@ def test_run_runs_an_app_class_or_instance(
     args = ["run", f"{app_module}:{attribute}", "--url", simulator_url] + (["--trio"] if backend == "trio" else [])
     assert main(args) == 0
     assert capsys.readouterr().out.splitlines() == ["connected", "updated: from the cli test", "shutdown"]
+
+
+def test_run_connects_a_live_app_to_the_live_endpoint(
+    app_module: str, simulator_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", f"{app_module}:LiveHello", "--url", simulator_url]) == 0
+    assert capsys.readouterr().out.splitlines() == ["started: from the cli test", "closed: close_requested"]
 
 
 @pytest.mark.parametrize(

@@ -706,3 +706,42 @@ def test_outcome_normal(outcome: Outcome, normal: bool) -> None:
 def test_outcome_str_is_the_detail_or_the_reason(reason: EndReason) -> None:
     assert str(Outcome(reason, "the detail", 1000)) == "the detail"
     assert str(Outcome(reason)) == reason.value
+
+
+# --- the server ends the session (GPT-Live and Translation: session.closed) ----------------------
+
+
+@dataclass(frozen=True)
+class Closed:
+    reason: str
+
+
+@pytest.mark.parametrize("code", [1000, 1006, 1011])
+@pytest.mark.parametrize(("reason", "normal"), [("expired", True), ("close_requested", True), ("content", False)])
+def test_after_the_servers_last_word_a_loss_ends_the_session_whatever_its_code(
+    code: int, reason: str, normal: bool
+) -> None:
+    lifecycle = Lifecycle(POLICY, can_reconnect=True)
+    lifecycle.opened(0.0)
+    final = Closed(reason)
+    lifecycle.ended_by_server(final, normal=normal)
+    decision = lifecycle.lost(code, "", 50.0)
+    assert isinstance(decision, End)  # never a reconnect: the session is over on the server
+    outcome = decision.outcome
+    assert outcome.reason is EndReason.CLOSED_BY_SERVER
+    assert outcome.normal is normal
+    assert outcome.final is final
+    assert reason in str(outcome)
+    assert (outcome.error() is None) is normal
+
+
+def test_a_close_after_the_servers_last_word_keeps_it_as_the_final_word() -> None:
+    lifecycle = Lifecycle(POLICY, can_reconnect=True)
+    lifecycle.opened(0.0)
+    final = Closed("close_requested")
+    lifecycle.ended_by_server(final, normal=True)
+    lifecycle.close()
+    decision = lifecycle.lost(1000, "", 1.0)
+    assert isinstance(decision, End)
+    assert decision.outcome.reason is EndReason.CLOSED_BY_USER
+    assert decision.outcome.final is final
