@@ -174,13 +174,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     run.add_argument("app", metavar="MODULE:APP", help="a RealtimeApp subclass or instance, e.g. myapp:VoiceApp")
     run.add_argument("--url", help="another endpoint's base URL (e.g. ws://127.0.0.1:8765/v1 for the simulator)")
-    run.add_argument("--model", default=_REALTIME_MODEL, help="the model (Realtime and Translation apps)")
+    run.add_argument("--model", default=_REALTIME_MODEL, help="the model")
 
     record = commands.add_parser("record", parents=[common], help="record a session to JSONL (default: the demo)")
     record.add_argument("out", metavar="OUT.jsonl", type=Path)
     record.add_argument("app", metavar="MODULE:APP", nargs="?", help="the app to record (default: the demo app)")
     record.add_argument("--url", help="the endpoint's base URL (default: the built-in simulator)")
-    record.add_argument("--model", default=_REALTIME_MODEL, help="the model (Realtime and Translation apps)")
+    record.add_argument("--model", default=_REALTIME_MODEL, help="the model")
     record.add_argument("--truncate-audio", type=int, metavar="N", help="keep only N characters of base64 audio")
 
     demo = commands.add_parser("demo", parents=[common], help="a scripted conversation against the built-in simulator")
