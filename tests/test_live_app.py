@@ -94,8 +94,8 @@ class Agent(LiveApp):
 
 async def test_the_session_starts_with_session_start_carrying_the_tools_in_the_delegation() -> None:
     server = ScriptedServer(api="live")
-    server.expect("session.start").reply(started())  # type: ignore[call-overload]
-    server.expect("session.close").reply(closed())  # type: ignore[call-overload]
+    server.expect("session.start").reply(started())
+    server.expect("session.close").reply(closed())
     app = Agent()
     async with server.run(app, sockets=True):
         await server.wait_until(1)
@@ -185,7 +185,7 @@ async def test_a_delegated_call_runs_once_its_output_goes_back_then_one_response
     server = ScriptedServer(api="live")
     call_id = events.new_id("call")  # unique: a call id runs once per process, whichever app sees it
     call = function_call(call_id, "weather", {"city": "Oslo"})
-    server.expect("session.start").reply(  # type: ignore[call-overload]
+    server.expect("session.start").reply(
         started(),
         live.DelegationCreatedEvent.build(
             offset_ms=100, delegation=live.Delegation(id="item_d1", target="responses", response_id="resp_1")
@@ -194,11 +194,11 @@ async def test_a_delegated_call_runs_once_its_output_goes_back_then_one_response
         call,  # reported twice (a replay): runs once
         completed(),
     )
-    server.expect(  # type: ignore[call-overload]
+    server.expect(
         "response.item.create", lambda event: event.item["call_id"] == call_id
     )
-    server.expect("response.create")  # type: ignore[call-overload]
-    server.expect("session.close").reply(closed())  # type: ignore[call-overload]
+    server.expect("response.create")
+    server.expect("session.close").reply(closed())
     app = Agent()
     async with server.run(app, sockets=True):
         await server.wait_until(3)
@@ -222,12 +222,12 @@ async def test_the_follow_up_waits_for_a_slow_tool_and_a_failed_run_gets_none() 
             return key.upper()
 
     server = ScriptedServer(api="live")
-    server.expect("session.start").reply(  # type: ignore[call-overload]
+    server.expect("session.start").reply(
         started(), function_call(events.new_id("call"), "lookup", {"key": "a"}), completed()
     )
-    server.expect("response.item.create")  # type: ignore[call-overload]
-    server.expect("response.create")  # type: ignore[call-overload]
-    server.expect("session.close").reply(closed())  # type: ignore[call-overload]
+    server.expect("response.item.create")
+    server.expect("response.create")
+    server.expect("session.close").reply(closed())
     async with server.run(Slow(), sockets=True):
         await anyio.sleep(0.2)
         assert len(server.sent) == 1  # only session.start: the run completed but its call has no output yet
@@ -235,11 +235,11 @@ async def test_the_follow_up_waits_for_a_slow_tool_and_a_failed_run_gets_none() 
         await server.wait_until(3)
 
     failed = ScriptedServer(api="live")
-    failed.expect("session.start").reply(  # type: ignore[call-overload]
+    failed.expect("session.start").reply(
         started(), function_call(events.new_id("call"), "weather", {"city": "Rome"}), completed("failed")
     )
-    failed.expect("response.item.create")  # type: ignore[call-overload]
-    failed.expect("session.close").reply(closed())  # type: ignore[call-overload]
+    failed.expect("response.item.create")
+    failed.expect("session.close").reply(closed())
     async with failed.run(Agent(), sockets=True):
         await failed.wait_until(2)
         await anyio.sleep(0.2)
@@ -257,8 +257,8 @@ async def test_tools_need_responses_delegation() -> None:
 
 async def test_close_sends_session_close_and_waits_for_session_closed() -> None:
     server = ScriptedServer(api="live")
-    server.expect("session.start").reply(started())  # type: ignore[call-overload]
-    server.expect("session.close").reply(  # type: ignore[call-overload]
+    server.expect("session.start").reply(started())
+    server.expect("session.close").reply(
         live.OutputTranscriptDeltaEvent.build(delta="Bye", start_ms=0, end_ms=300), closed(seconds=42.0)
     )
     heard: list[str] = []
@@ -287,8 +287,8 @@ async def test_close_sends_session_close_and_waits_for_session_closed() -> None:
 
 async def test_close_from_an_inline_handler_finishes_in_the_background() -> None:
     server = ScriptedServer(api="live")
-    server.expect("session.start").reply(started())  # type: ignore[call-overload]
-    server.expect("session.close").reply(closed())  # type: ignore[call-overload]
+    server.expect("session.start").reply(started())
+    server.expect("session.close").reply(closed())
 
     class App(LiveApp):
         reconnect = None
@@ -309,7 +309,7 @@ async def test_close_from_an_inline_handler_finishes_in_the_background() -> None
 @pytest.mark.parametrize(("reason", "normal"), [("expired", True), ("content", False), ("connection_lost", False)])
 async def test_the_server_ending_the_session_ends_the_app_without_reconnecting(reason: str, normal: bool) -> None:
     server = ScriptedServer(api="live")
-    server.expect("session.start").reply(started(), closed(reason)).then_close(1000)  # type: ignore[call-overload]
+    server.expect("session.start").reply(started(), closed(reason)).then_close(1000)
 
     class App(LiveApp):
         reconnect = Reconnect(initial_delay=0.01)
@@ -340,8 +340,8 @@ async def test_usage_updates_feed_the_metrics() -> None:
         usage=live.SessionUsage(seconds=61.0), context_window=live.ContextWindow(usage_ratio=0.25)
     )
     server = ScriptedServer(api="live")
-    server.expect("session.start").reply(started(), usage)  # type: ignore[call-overload]
-    server.expect("session.close").reply(closed(seconds=70.0))  # type: ignore[call-overload]
+    server.expect("session.start").reply(started(), usage)
+    server.expect("session.close").reply(closed(seconds=70.0))
 
     class App(LiveApp):
         reconnect = None
@@ -360,7 +360,7 @@ async def test_usage_updates_feed_the_metrics() -> None:
 
 async def test_barge_in_calls_on_barge_in_once_when_the_user_talks_over_the_assistant() -> None:
     server = ScriptedServer(api="live")
-    server.expect("session.start").reply(  # type: ignore[call-overload]
+    server.expect("session.start").reply(
         started(),
         live.OutputTranscriptDeltaEvent.build(delta="Let me tell you", start_ms=1000, end_ms=2500),
         live.InputTranscriptDeltaEvent.build(delta="hm", start_ms=200, end_ms=400),  # before: not over it
@@ -369,7 +369,7 @@ async def test_barge_in_calls_on_barge_in_once_when_the_user_talks_over_the_assi
         live.OutputTranscriptDeltaEvent.build(delta="Sure", start_ms=3000, end_ms=3400),
         live.InputTranscriptDeltaEvent.build(delta="no", start_ms=3500, end_ms=3600),  # after it ended
     )
-    server.expect("session.close").reply(closed())  # type: ignore[call-overload]
+    server.expect("session.close").reply(closed())
     interrupted: list[int] = []
 
     class App(LiveApp):
@@ -478,15 +478,15 @@ async def test_a_translation_app_sends_its_session_and_closes_with_session_close
             )
         )
     )
-    server.expect("session.update").reply(  # type: ignore[call-overload]
+    server.expect("session.update").reply(
         translation.SessionUpdatedEvent.build(
             session=translation.Session(
                 id="sess_1", type="translation", model="m", expires_at=0, audio=translation.SessionAudio()
             )
         )
     )
-    server.expect("session.input_audio_buffer.append")  # type: ignore[call-overload]
-    server.expect("session.close").reply(  # type: ignore[call-overload]
+    server.expect("session.input_audio_buffer.append")
+    server.expect("session.close").reply(
         translation.OutputTranscriptDeltaEvent.build(delta="Hola", elapsed_ms=200),
         translation.SessionClosedEvent.build(),
     )
@@ -554,10 +554,10 @@ def test_an_unknown_api_fails_at_class_definition() -> None:
 
 async def test_request_matches_a_live_ack_by_client_event_id() -> None:
     server = ScriptedServer(api="live")
-    server.expect("session.start").reply(started())  # type: ignore[call-overload]
+    server.expect("session.start").reply(started())
     ack = live.InputAudioMutedEvent.build(client_event_id="evt_mute")
-    server.expect("session.input_audio.mute").reply(ack)  # type: ignore[call-overload]
-    server.expect("session.close").reply(closed())  # type: ignore[call-overload]
+    server.expect("session.input_audio.mute").reply(ack)
+    server.expect("session.close").reply(closed())
 
     class App(LiveApp):
         reconnect = None

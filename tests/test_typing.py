@@ -6,6 +6,11 @@ checks") lists the same cases.
 Two mypy runs in all (one file that must pass, one whose every marked line must fail), a check
 that the generated overloads in ``realtime_dispatch/_keys.py`` are up to date, and one that the
 ``request`` overloads agree with the reply table the connection uses.
+
+The overloads cover every protocol's names: GPT-Live's and Realtime Translation's as well as the
+Realtime API's. A name several protocols send with a class each (``session.updated``, ``error``,
+``session.*``) takes a handler written for any one of those classes, and ``wait_for``/``expect``
+give their union.
 """
 
 import ast
@@ -27,9 +32,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 GOOD = """
 from collections.abc import Callable, Coroutine
-from typing import Any, assert_type
+from typing import Any, assert_type, reveal_type
 
-from realtime_dispatch import Connection, RealtimeApp, Router, events, on
+from realtime_dispatch import (
+    Connection,
+    LiveApp,
+    LiveConnection,
+    RealtimeApp,
+    Router,
+    TranslationApp,
+    TranslationConnection,
+    events,
+    on,
+)
+from realtime_dispatch.events import live, translation
 from realtime_dispatch.testing import ScriptedServer
 
 router = Router()
@@ -177,10 +193,95 @@ async def scripted() -> None:
     creates = server.sent_of(events.ConversationItemCreate)
     assert_type(creates, list[events.ConversationItemCreate])
     print(creates[0].item.role)
+
+
+# --- GPT-Live and Realtime Translation ---------------------------------------------------------
+
+
+class Agent(LiveApp):
+    @on("session.started")
+    async def started(self, event: live.SessionStartedEvent, conn: LiveConnection) -> None:
+        print(event.session.id)
+
+    @on("session.started")
+    async def started_conn_only(self, conn: LiveConnection) -> None:
+        await conn.close()
+
+    # A name Realtime, GPT-Live and Translation all send: the handler takes its protocol's class.
+    @on("session.updated")
+    async def live_updated(self, event: live.SessionUpdatedEvent) -> None:
+        print(event.session)
+
+    @on("session.updated")
+    async def live_updated_conn(self, conn: LiveConnection, event: live.SessionUpdatedEvent) -> None:
+        print(event.session)
+
+    @on("error", when=lambda e: e.client_event_id is not None)  # a when written for GPT-Live's class
+    async def live_error(self, event: live.ErrorEvent) -> None:
+        print(event.error)
+
+    @on("transport.dtmf.received")
+    def key(self, event: live.TransportDtmfReceived) -> None:
+        print(event.event)
+
+    @on("response.*")
+    def nested(self, event: live.ResponseEvent | events.UnknownEvent) -> None:
+        print(event.type)
+
+    @on("session.*")
+    def any_session(self, event: events.ServerEvent) -> None:
+        print(event.type)
+
+
+class RealtimeUpdated(RealtimeApp):
+    @on("session.updated")
+    async def updated(self, event: events.SessionUpdated) -> None:
+        print(event.session)
+
+    @on("session.*")
+    def sessions(self, event: events.SessionCreated | events.SessionUpdated | events.UnknownEvent) -> None:
+        print(event.type)
+
+
+class Translator(TranslationApp):
+    @on("session.output_transcript.delta")
+    async def text(self, event: translation.OutputTranscriptDeltaEvent, conn: TranslationConnection) -> None:
+        print(event.delta)
+
+
+@router.on("session.updated", when=lambda e: e.session is not None)
+def any_updated(event: events.SessionUpdated | live.SessionUpdatedEvent | translation.SessionUpdatedEvent) -> None:
+    print(event.type)
+
+
+@router.on("session.output_transcript.delta")
+async def said(event: live.OutputTranscriptDeltaEvent) -> None:
+    print(event.delta)
+
+
+async def live_waiting(conn: LiveConnection) -> None:
+    delta = await conn.wait_for("session.output_transcript.delta")
+    reveal_type(delta)
+    assert_type(delta, live.OutputTranscriptDeltaEvent | translation.OutputTranscriptDeltaEvent)
+    assert_type(await conn.wait_for("session.started"), live.SessionStartedEvent)
+    closed = await conn.expect("session.closed").wait()
+    assert_type(closed, live.SessionClosedEvent | translation.SessionClosedEvent)
+
+
+async def live_scripted() -> None:
+    server = ScriptedServer(api="live")
+    server.expect("session.start").reply()
+    server.expect("session.start", lambda e: e.session is not None)  # primary or fork
+    server.expect("transport.dtmf.send", lambda e: e.event == "5")  # the sideband's client event
+    server.expect("response.item.create", lambda e: e.item["call_id"] == "c1")
+    server.expect("session.update")
+    server.expect("session.close")
+    ScriptedServer(api="translation").expect("session.input_audio_buffer.append")
 """
 
 BAD = """
-from realtime_dispatch import Connection, RealtimeApp, Router, events, on
+from realtime_dispatch import Connection, LiveApp, LiveConnection, RealtimeApp, Router, events, on
+from realtime_dispatch.events import live
 from realtime_dispatch.testing import ScriptedServer
 
 router = Router()
@@ -255,6 +356,52 @@ def scripted() -> None:
     server.expect("conversation.item.craete")  # E: misspelt client name
     server.expect("response.create", lambda e: e.item)  # E: predicate
     print(server.sent[1].item)  # E: sent is typed ClientEvent: use sent_of
+
+
+class Agent(LiveApp):
+    @on("session.updated")  # E: a shared name, none of its classes
+    async def updated(self, event: events.ResponseDone) -> None:
+        pass
+
+    @on("session.updated")  # E: a shared name, none of its classes, with a connection
+    async def updated_conn(self, conn: LiveConnection, event: events.ResponseDone) -> None:
+        pass
+
+    @on("session.started")  # E: a GPT-Live name, another class
+    async def started(self, event: live.SessionUpdatedEvent) -> None:
+        pass
+
+    @on("session.startd")  # E: misspelt GPT-Live name
+    async def typo(self, event: live.SessionStartedEvent) -> None:
+        pass
+
+    @on("session.updated", when=lambda e: e.nothing)  # E: when, for none of the classes
+    async def when(self, event: live.SessionUpdatedEvent) -> None:
+        pass
+
+    @on("session.*")  # E: a shared wildcard, narrow annotation
+    async def narrow(self, event: live.SessionStartedEvent) -> None:
+        pass
+
+    @on("session.started")  # E: not a connection
+    async def not_a_connection(self, conn: int) -> None:
+        pass
+
+
+@router.on("session.output_transcript.delta")  # E: GPT-Live's other transcript
+async def said(event: live.InputTranscriptDeltaEvent) -> None:
+    pass
+
+
+async def live_waiting(conn: LiveConnection) -> None:
+    await conn.wait_for("session.strated")  # E: misspelt GPT-Live name
+    delta: live.OutputTranscriptDeltaEvent = await conn.wait_for("session.output_transcript.delta")  # E: union
+
+
+def live_scripted() -> None:
+    server = ScriptedServer(api="live")
+    server.expect("session.strat")  # E: misspelt GPT-Live client name
+    server.expect("session.start", lambda e: e.nope)  # E: predicate
 """
 
 
@@ -279,12 +426,18 @@ def test_mypy_accepts_correct_handlers_and_rejects_mistyped_ones(tmp_path: Path)
     passed = mypy(good, tmp_path / "cache-good")
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "Success: no issues found" in passed.stdout
+    # A name GPT-Live and Translation both send: wait_for gives the union of their classes.
+    revealed = re.findall(r"note: Revealed type is \"(.*)\"", passed.stdout)
+    assert revealed == [
+        "realtime_dispatch.events.live._server.OutputTranscriptDeltaEvent"
+        " | realtime_dispatch.events.translation._server.OutputTranscriptDeltaEvent"
+    ], passed.stdout
 
     bad = tmp_path / "bad_handlers.py"
     source = textwrap.dedent(BAD).lstrip()
     bad.write_text(source)
     expected = {number for number, line in enumerate(source.splitlines(), 1) if "# E:" in line}
-    assert len(expected) == 21
+    assert len(expected) == 33
     failed = mypy(bad, tmp_path / "cache-bad")
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert error_lines(failed.stdout, str(bad)) == expected, failed.stdout
