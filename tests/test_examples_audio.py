@@ -180,3 +180,66 @@ def test_sip_sideband_needs_a_call_id_for_a_real_endpoint() -> None:
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 2
     assert "--url needs --call-id" in result.stderr
+
+
+# --- live_agent.py -------------------------------------------------------------------------------------------------
+
+
+@BACKENDS
+def test_live_agent_greets_hears_the_question_calls_both_tools_and_closes(backend: str) -> None:
+    started = time.monotonic()
+    lines = run_example("live_agent.py", backend=backend)
+    assert time.monotonic() - started < 20  # 2.2 s of paced audio and two 1 s pauses; normally about 4.5 s
+    assert lines[0] == "speaking a 2.2 s question in real time"
+    expected = [
+        "assistant: Greet the caller: Hello! I can check the weather or book you a table.",  # said word for word
+        "user: What's the weather in Paris right now?",  # the simulator's "transcript" of the tone
+        "tool: weather(city='Paris') -> It is sunny and 18 degrees in Paris.",
+        "assistant: Tool weather returned: It is sunny and 18 degrees in Paris.",  # the tool's result, spoken
+        "user (typed): Can I also get a booking for two at noon?",
+        "tool: booking(time='12:00', party_size=2) -> {'confirmed': True, 'time': '12:00', 'party_size': 2, "
+        "'table': 12}",
+        'assistant: Tool booking returned: {"confirmed":true,"time":"12:00","party_size":2,"table":12}',
+    ]
+    assert_in_order(lines, expected)
+    closed = next(line for line in lines if line.startswith("session closed"))
+    assert closed.startswith("session closed (close_requested): ")
+    assert closed.endswith(" s of voice billed")
+    seconds = closed.removeprefix("session closed (close_requested): ").removesuffix(" s of voice billed")
+    assert float(seconds) > 2.2  # the simulator bills the longer of the input and the speech queued
+    assert lines[-1] == f"metrics: session_seconds={seconds}, context_usage_ratio=" + lines[-1].rsplit("=", 1)[1]
+    assert 0 < float(lines[-1].rsplit("=", 1)[1]) < 1
+
+
+# --- translate_file.py ---------------------------------------------------------------------------------------------
+
+
+@BACKENDS
+def test_translate_file_prints_both_transcripts_and_saves_the_translation(backend: str, tmp_path: Path) -> None:
+    out = tmp_path / "translated.wav"
+    lines = run_example("translate_file.py", "--fast", "--language", "fr", "--out", str(out), backend=backend)
+    assert lines == [
+        "translating 3.3 s of audio into 'fr', as fast as possible",
+        "source: Good morning, everyone.",
+        "fr: [fr] Good morning, everyone.",  # the simulator's "translation": the transcript, tagged
+        "source: Thank you for coming today.",
+        "fr: [fr] Thank you for coming today.",
+        "sent 24 chunks of 200 ms (the file, then 1500 ms of silence)",
+        "session closed: the translation is complete",
+        f"saved 4.8 s of translated audio to {out}",
+    ]
+    saved = audio.read_wav(out)
+    assert (saved.rate, saved.duration_ms) == (audio.PCM_RATE, 4800)  # all of it: the file and the silence after
+
+
+def test_translate_file_streams_a_given_wav_in_real_time(tmp_path: Path) -> None:
+    given = tmp_path / "speech.wav"
+    audio.write_wav(given, struct.pack("<h", 0) * 8000 + struct.pack("<2h", 8000, -8000) * 4000, rate=16000)
+    out = tmp_path / "translated.wav"
+    started = time.monotonic()
+    lines = run_example("translate_file.py", str(given), "--out", str(out))
+    assert time.monotonic() - started >= 2.5  # 1.0 s of audio and 1.5 s of silence, paced like a microphone
+    assert lines[0] == "translating 1.0 s of audio into 'es', in real time"
+    assert "es: [es] Good morning, everyone." in lines
+    assert "session closed: the translation is complete" in lines
+    assert audio.read_wav(out).duration_ms == 2500  # all that was sent came back
