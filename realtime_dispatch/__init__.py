@@ -7,6 +7,8 @@
 ...         print(event.delta, end="")
 """
 
+from typing import TYPE_CHECKING, Any
+
 from . import events as events
 from ._app import LiveApp as LiveApp
 from ._app import RealtimeApp as RealtimeApp
@@ -30,7 +32,6 @@ from ._lifecycle import EndReason as EndReason
 from ._lifecycle import Outcome as Outcome
 from ._lifecycle import SessionListener as SessionListener
 from ._lifecycle import SessionState as SessionState
-from ._live import LiveConnection as LiveConnection
 from ._metrics import Metrics as Metrics
 from ._playback import Playback as Playback
 from ._reconnect import ConnectionFailed as ConnectionFailed
@@ -45,9 +46,27 @@ from ._tools import ToolCall as ToolCall
 from ._tools import ToolError as ToolError
 from ._tools import ToolTimeout as ToolTimeout
 from ._tools import tool as tool
-from ._translation import TranslationConnection as TranslationConnection
 from .events import DecodeError as DecodeError
 from .events import UnknownEvent as UnknownEvent
+
+if TYPE_CHECKING:
+    from ._live import LiveConnection as LiveConnection
+    from ._translation import TranslationConnection as TranslationConnection
+
+# Loaded on first use, with their protocol's events: a Realtime app never pays for them.
+_LAZY = {"LiveConnection": "._live", "TranslationConnection": "._translation"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0.dev0"
 
@@ -101,6 +120,8 @@ def _show_public_paths(names: tuple[str, ...], module: str) -> None:
     """Tracebacks and reprs name the exceptions by the path users import them from."""
     namespace = globals()
     for name in names:
+        if name not in namespace:  # loaded on first use (_LAZY): not an exception anyway
+            continue
         value = namespace[name]
         if isinstance(value, type) and issubclass(value, BaseException):
             value.__module__ = module

@@ -14,14 +14,12 @@ import anyio
 import anyio.abc
 import msgspec
 
-from ._connection import BaseConnection, Connection, OutboundMiddleware, SessionParts
+from ._connection import Connection, OutboundMiddleware, SessionParts
 from ._dispatch import Dispatcher, InboundMiddleware
 from ._endpoints import ConfigError, Endpoint
 from ._features import DEFAULT_FEATURES
 from ._handlers import Inject, analyse, qualified_name
 from ._lifecycle import Lifecycle
-from ._live import LiveConnection
-from ._live import start_event as live_start_event
 from ._metrics import Metrics
 from ._outbox import Outbox
 from ._playback import Playback
@@ -34,13 +32,15 @@ from ._session import Feature, SessionRunner, SessionSetup
 from ._state import Conversation
 from ._tools import ToolInterruption, ToolSpec, tool_options, tool_spec
 from ._trace import FrameTap, TappedTransport
-from ._translation import TranslationConnection
 from ._waiters import Waiters
-from .events import ClientEvent, ServerEvent, Session, SessionUpdate, live, translation
+from .events import ClientEvent, ServerEvent, Session, SessionUpdate
 from .transports import Transport
 
 if TYPE_CHECKING:
     from ._keys import OnFunction, OnMethod
+    from ._live import LiveConnection
+    from ._translation import TranslationConnection
+    from .events import live, translation
 
 __all__ = ("LiveApp", "RealtimeApp", "Target", "TranslationApp", "TransportFactory", "on", "on_error")
 
@@ -54,12 +54,6 @@ Target = Transport | TransportFactory | str
 _ROUTES = "__realtime_routes__"
 _CLOSE_ALLOWANCE = 15.0  # seconds for the close handshake (close_timeout is 10 by default) on top of the hooks' grace
 _ERRORS = "__realtime_error_types__"
-_CONNECTIONS: dict[str, type[BaseConnection]] = {
-    "ga": Connection,
-    "beta": Connection,
-    "live": LiveConnection,
-    "translation": TranslationConnection,
-}
 
 
 def _on(*keys: str | type[ServerEvent], **options: Any) -> Callable[[_F], _F]:
@@ -388,8 +382,9 @@ class RealtimeApp:
         sideband = "call_id=" in parts.query or parts.path.rstrip("/").endswith("/attach")  # Realtime; Live
         # A tool declared twice, a GPT-Live session that cannot take the tools: fails here, before connecting.
         self._session_to_send()
-        if self.api == "live" and not sideband:
-            live_start_event(self.session, list(self.router.walk_tools()))
+        start = get_protocol(self.api).start
+        if start is not None and not sideband:
+            start(self.session, list(self.router.walk_tools()))
         self._running = True
         self.router.freeze()
         try:
@@ -448,7 +443,7 @@ class RealtimeApp:
         )
         protocol = get_protocol(self.api)
         parts = SessionParts(lifecycle, outbox, sequencer, waiters)
-        connection = _CONNECTIONS[self.api](
+        connection = protocol.connection(
             middleware=self._outbound if metrics is None else [*self._outbound, _count_sent(metrics)],
             parts=parts,
         )
@@ -486,9 +481,7 @@ class RealtimeApp:
         if protocol.realtime:
             session = self._session_to_send
             setup.send_first(lambda: [SessionUpdate(session=s)] if (s := session()) is not None else [])
-        elif self.api == "translation" and self.session is not None:
-            update = translation.SessionUpdateEvent(session=self.session)  # type: ignore[arg-type]
-            setup.send_first(lambda: [msgspec.structs.replace(update)])  # GPT-Live: _live.session_start
+        # Other protocols' session start: _features.session_start
         runner = SessionRunner(setup, factory=factory, wrap=self._tapped, shutdown_grace=self.shutdown_grace)
         for feature in self.features:
             feature(setup)

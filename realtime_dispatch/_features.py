@@ -21,7 +21,6 @@ import anyio
 from ._connection import Connection
 from ._history import History
 from ._lifecycle import Outcome, SessionListener
-from ._live import LIVE_FEATURES
 from ._session import SessionSetup
 from ._state import Conversation
 from ._tools import ToolRunner
@@ -32,9 +31,11 @@ __all__ = (
     "barge_in",
     "conversation",
     "history",
+    "live",
     "metrics",
     "recycle",
     "session_end",
+    "session_start",
     "tools",
 )
 
@@ -259,4 +260,30 @@ def session_end(setup: SessionSetup) -> None:
 # session.closed reasons that end the app with ConnectionFailed: a safety stop, a lost upstream.
 _ABNORMAL_CLOSE_REASONS = frozenset({"content", "connection_lost"})
 
-DEFAULT_FEATURES = (metrics, barge_in, conversation, tools, history, recycle, session_end, *LIVE_FEATURES)
+def session_start(setup: SessionSetup) -> None:
+    """What a protocol sends first on every connection that starts a session (GPT-Live's
+    ``session.start``, Translation's ``session.update``); a sideband attaches to a running session
+    and sends none. The Realtime API's session is the app's own (``RealtimeApp._session_to_send``)."""
+    start = setup.protocol.start
+    if start is None or setup.sideband:
+        return
+    app = setup.app
+    tools = list(app.router.walk_tools())
+
+    def first() -> list[ClientEvent]:
+        event = start(app.session, tools)
+        return [] if event is None else [event]
+
+    setup.send_first(first)
+
+
+def live(setup: SessionSetup) -> None:
+    """GPT-Live's own: ``@tool``s through Responses delegation, usage, barge-in (``_live``)."""
+    if setup.protocol.name != "live":
+        return
+    from ._live import install  # loaded with the protocol: a Realtime app never imports it
+
+    install(setup)
+
+
+DEFAULT_FEATURES = (metrics, barge_in, conversation, tools, history, recycle, session_start, session_end, live)

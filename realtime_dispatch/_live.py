@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
     from ._dispatch import Dispatcher
     from ._session import SessionSetup
 
-__all__ = ("LiveConnection", "barge_in", "delegated_tools", "session_start", "start_event", "usage")
+__all__ = ("DelegatedTools", "LiveConnection", "barge_in", "delegated_tools", "install", "start_event", "usage")
 
 logger = logging.getLogger("realtime_dispatch.live")
 
@@ -121,7 +120,7 @@ class LiveConnection(BaseConnection):
 # --- the session start ----------------------------------------------------------------------------
 
 
-def start_event(session: object, tools: list[ToolSpec]) -> ClientEvent:
+def start_event(session: object, tools: list[ToolSpec]) -> ClientEvent | None:
     """The ``session.start`` an app sends: its ``session`` (a ``SessionConfig``, or a
     ``ForkSessionConfig`` on a fork) with the ``@tool``s added to the Responses delegation's tools."""
     if session is None:
@@ -150,17 +149,6 @@ def start_event(session: object, tools: list[ToolSpec]) -> ClientEvent:
     return live.SessionStartEvent(
         session=msgspec.structs.replace(session, delegation=msgspec.structs.replace(delegation, responses=responses))
     )
-
-
-def session_start(setup: SessionSetup) -> None:
-    """Send ``session.start`` first on every primary or fork connection (a sideband attaches to a
-    running session: it sends none). The runner waits for ``session.started`` before anything else."""
-    if setup.protocol.name != "live" or setup.sideband:
-        return
-    app = setup.app
-    tools = list(app.router.walk_tools())
-    start_event(app.session, tools)  # a configuration mistake fails now, not on every connection
-    setup.send_first(lambda: [start_event(app.session, tools)])
 
 
 # --- tools, through Responses delegation ------------------------------------------------------------
@@ -327,4 +315,7 @@ def barge_in(setup: SessionSetup) -> None:
     setup.observe("session.input_transcript.delta", on_user)
 
 
-LIVE_FEATURES: tuple[Callable[[SessionSetup], None], ...] = (session_start, delegated_tools, usage, barge_in)
+def install(setup: SessionSetup) -> None:
+    """What a GPT-Live app adds to the shared features (``_features.live`` calls it)."""
+    for feature in (delegated_tools, usage, barge_in):
+        feature(setup)

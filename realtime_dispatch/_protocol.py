@@ -16,13 +16,25 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import msgspec
 
 from .events import ClientEvent, ServerEvent
 
-__all__ = ("Api", "Protocol", "all_server_events", "protocol", "routing_hint")
+if TYPE_CHECKING:
+    from ._connection import BaseConnection
+    from ._tools import ToolSpec
+
+__all__ = (
+    "Api",
+    "Protocol",
+    "all_server_events",
+    "is_server_event",
+    "is_server_event_class",
+    "protocol",
+    "routing_hint",
+)
 
 Api = Literal["ga", "beta", "live", "translation"]
 """The name of a protocol: what ``RealtimeApp.api`` and ``Endpoint.api`` hold."""
@@ -42,12 +54,24 @@ class Protocol:
     decode: Callable[[bytes | str], ServerEvent]  # the full contract: UnknownEvent, or DecodeError
     decode_client: Callable[[bytes | str], ClientEvent]  # a client frame (a server or a test kit reads them)
     realtime: bool  # the Realtime API's session model: turns, responses, conversation items
+    connection_class: str = "realtime_dispatch._connection:Connection"  # an app's connection (its senders)
+    # What an app sends first on each connection that starts a session (not a sideband), from its
+    # ``session`` and ``@tool``s; None: nothing. Raises ConfigError for a session it cannot start.
+    # (The Realtime API's session.update, with its own replay features, is built by the app.)
+    start: Callable[[Any, list[ToolSpec]], ClientEvent | None] | None = None
     ready: str | None = None  # sent by the server when a started session may be used (the client waits)
     closed: str | None = None  # the server's last event of a session: nothing follows it
     close_request: type[ClientEvent] | None = None  # asks the server to end the session (answered by ``closed``)
 
     def __repr__(self) -> str:
         return f"<Protocol {self.name}: {self.title}>"
+
+    @property
+    def connection(self) -> type[BaseConnection]:
+        """The class of an app's connection on this protocol (loaded on first use)."""
+        module, _, name = self.connection_class.partition(":")
+        cls: type[BaseConnection] = getattr(importlib.import_module(module), name)
+        return cls
 
 
 def _realtime(name: str) -> Protocol:
@@ -66,10 +90,14 @@ def _realtime(name: str) -> Protocol:
     )
 
 
-def _other(name: str, title: str, module: str, *, ready: str | None) -> Protocol:
+def _other(name: str, title: str, module: str, *, ready: str | None, app_module: str, connection: str) -> Protocol:
     loaded: Any = importlib.import_module(module)
     codec = loaded.decode.__self__  # the module's Codec (events._codec), whose bound methods it exports
+    # Loaded here, not imported: a Realtime app never loads the other protocols' code.
+    support: Any = importlib.import_module(app_module)
     return Protocol(
+        connection_class=f"{app_module}:{connection}",
+        start=support.start_event,
         name=name,
         title=title,
         server_events=loaded.SERVER_EVENTS,
@@ -90,10 +118,38 @@ def protocol(name: str) -> Protocol:
     if name in ("ga", "beta"):
         return _realtime(name)
     if name == "live":
-        return _other("live", "GPT-Live", "realtime_dispatch.events.live", ready="session.started")
+        return _other(
+            "live",
+            "GPT-Live",
+            "realtime_dispatch.events.live",
+            ready="session.started",
+            app_module="realtime_dispatch._live",
+            connection="LiveConnection",
+        )
     if name == "translation":
-        return _other("translation", "Realtime Translation", "realtime_dispatch.events.translation", ready=None)
+        return _other(
+            "translation",
+            "Realtime Translation",
+            "realtime_dispatch.events.translation",
+            ready=None,
+            app_module="realtime_dispatch._translation",
+            connection="TranslationConnection",
+        )
     raise ValueError(f"unknown api {name!r}: one of {', '.join(map(repr, APIS))}")
+
+
+def is_server_event(key: str) -> bool:
+    """Whether any protocol sends an event called ``key`` (the Realtime API's are checked first:
+    a Realtime app never loads the others')."""
+    return key in protocol("ga").server_events or key in all_server_events()
+
+
+def is_server_event_class(cls: type[ServerEvent]) -> bool:
+    """Whether ``cls`` is the class some protocol decodes its events to."""
+    tag = str(cls.__struct_config__.tag)
+    if protocol("ga").server_events.get(tag) is cls:
+        return True
+    return cls in all_server_events().get(tag, ())
 
 
 @cache

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._handlers import Plan, analyse, is_async_callable, qualified_name
-from ._protocol import APIS, Api, all_server_events, protocol, routing_hint
+from ._protocol import APIS, Api, all_server_events, is_server_event, is_server_event_class, protocol, routing_hint
 from ._tools import ToolSpec, tool_spec
 from .events import ServerEvent, UnknownEvent
 
@@ -103,25 +103,27 @@ class _Spec:
 def normalise_key(key: str | type[ServerEvent]) -> str:
     """Check one routing key and return its canonical string form. Any protocol's event names
     are accepted here; whether one can fire on an app's protocol is ``api_hint``'s to say."""
-    known = all_server_events()
     if isinstance(key, type):
         if key is UnknownEvent:
             return UNKNOWN_KEY
-        if issubclass(key, ServerEvent) and key in known.get(key.__struct_config__.tag, ()):  # type: ignore[arg-type]
+        if issubclass(key, ServerEvent) and is_server_event_class(key):
             return str(key.__struct_config__.tag)
         raise TypeError(f"{key!r} is not a server event class")
     if not isinstance(key, str):
         raise TypeError(f"a routing key is an event name, an event class or a wildcard, not {key!r}")
-    if key == "*" or key in known:
+    if key == "*" or (not key.endswith(".*") and is_server_event(key)):
         return key
     if key.endswith(".*") and "*" not in key[:-2]:
         prefix = key[:-1]
-        if not any(name.startswith(prefix) for name in known):
+        realtime = protocol("ga").server_events
+        if not any(name.startswith(prefix) for name in realtime) and not any(
+            name.startswith(prefix) for name in all_server_events()
+        ):
             raise ValueError(f"wildcard {key!r} matches no known event type")
         return key
     if "*" in key:
         raise ValueError(f"{key!r}: a wildcard is '*' or a prefix ending in '.*', such as 'response.*'")
-    close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(key, list(all_server_events()), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise ValueError(f"unknown event type {key!r}{hint}")
 
@@ -158,9 +160,10 @@ def api_hint(key: str, api: Api) -> str | None:
 def _annotation_misfit(key: str, accepted: tuple[type[Any], ...], api: str | None) -> type[ServerEvent] | None:
     """A class ``key`` delivers that the annotation does not accept: on ``api``, or, for a router
     no app has claimed yet, on every protocol that sends ``key`` (None when one of them fits)."""
-    apis = [api] if api is not None else [a for a in ("ga", "live", "translation") if routing_hint(key, a) is None]
     misfit: type[ServerEvent] | None = None
-    for candidate in apis:
+    for candidate in [api] if api is not None else ["ga", "live", "translation"]:
+        if api is None and routing_hint(key, candidate) is not None:
+            continue  # that protocol never sends it (looked at only when the Realtime API's did not fit)
         wrong = next((cls for cls in delivered_classes(key, candidate) if not issubclass(cls, accepted)), None)
         if wrong is None:
             return None

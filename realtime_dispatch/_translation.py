@@ -8,13 +8,30 @@ the server flush the pending input and end with ``session.closed``: ``close()`` 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ._connection import BaseConnection
+from ._endpoints import ConfigError
 from ._protocol import Api
-from .events import translation
+from ._tools import ToolSpec
+from .events import ClientEvent, translation
 
-__all__ = ("TranslationConnection",)
+__all__ = ("TranslationConnection", "start_event")
+
+
+def start_event(session: Any, tools: list[ToolSpec]) -> ClientEvent | None:
+    """The ``session.update`` a translation app sends on each connection: its ``session`` (a
+    ``SessionUpdateRequest``: the output language, transcription, noise reduction), if any."""
+    if tools:
+        raise ConfigError("a Realtime Translation session has no tools: declare no @tool on a TranslationApp")
+    if session is None:
+        return None
+    if not isinstance(session, translation.SessionUpdateRequest):
+        raise ConfigError(
+            f"a Realtime Translation app's session is an events.translation.SessionUpdateRequest, "
+            f"not {type(session).__name__}"
+        )
+    return translation.SessionUpdateEvent(session=session)
 
 
 class TranslationConnection(BaseConnection):

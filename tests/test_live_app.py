@@ -566,3 +566,34 @@ async def test_request_matches_a_live_ack_by_client_event_id() -> None:
         reply = await conn.request(live.InputAudioMuteEvent(event_id="evt_mute"), timeout=5)
         assert isinstance(reply, live.InputAudioMutedEvent)
     assert isinstance(events.UnknownEvent, type)  # the shared base classes stay importable from events
+
+
+def test_a_realtime_app_never_loads_the_other_protocols() -> None:
+    """GPT-Live and Translation load with their first use: importing the library, defining and
+    routing a Realtime app (names, a wildcard, classes, a tool, a router) costs nothing for them."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from realtime_dispatch import RealtimeApp, Router, events, on, tool
+class App(RealtimeApp):
+    @on("response.output_text.delta")
+    async def text(self, event: events.ResponseOutputTextDelta) -> None: ...
+    @on("session.*")
+    async def session(self, event: events.ServerEvent) -> None: ...
+    @on("*")
+    async def every(self, event: events.ServerEvent) -> None: ...
+    @tool
+    async def add(self, a: int, b: int) -> int:
+        return a + b
+router = Router()
+@router.on(events.ErrorEvent)
+async def failed(event: events.ErrorEvent) -> None: ...
+App().include_router(router)
+print(sorted(m for m in sys.modules if m.endswith(("._live", "._translation", ".live", ".translation"))))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+    assert "LiveConnection" in realtime_dispatch.__all__  # and still importable from the top, on first use
+    assert realtime_dispatch.LiveConnection is LiveConnection
