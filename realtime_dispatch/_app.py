@@ -6,15 +6,15 @@ import logging
 import signal
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
 import msgspec
 
-from ._connection import Connection, OutboundMiddleware, SessionParts
+from ._connection import BaseConnection, Connection, OutboundMiddleware, SessionParts
 from ._dispatch import Dispatcher, InboundMiddleware
 from ._endpoints import ConfigError, Endpoint
 from ._features import DEFAULT_FEATURES
@@ -38,8 +38,6 @@ from .transports import Transport
 
 if TYPE_CHECKING:
     from ._keys import OnFunction, OnMethod
-    from ._live import LiveConnection
-    from ._translation import TranslationConnection
     from .events import live, translation
 
 __all__ = ("LiveApp", "RealtimeApp", "Target", "TranslationApp", "TransportFactory", "on", "on_error")
@@ -47,6 +45,13 @@ __all__ = ("LiveApp", "RealtimeApp", "Target", "TranslationApp", "TransportFacto
 logger = logging.getLogger("realtime_dispatch.app")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+if TYPE_CHECKING:  # a default, for type checkers only: ``class MyApp(RealtimeApp)`` means Connection
+    from typing_extensions import TypeVar as _TypeVarWithDefault
+
+    C = _TypeVarWithDefault("C", bound=BaseConnection, default=Connection)
+else:
+    C = TypeVar("C", bound=BaseConnection)
 
 TransportFactory = Callable[[], Awaitable[Transport]]
 Target = Transport | TransportFactory | str
@@ -87,7 +92,7 @@ def on_error(*exc_types: type[BaseException]) -> Callable[[_F], _F]:
     return decorator
 
 
-class RealtimeApp:
+class RealtimeApp(Generic[C]):
     """Subclass, decorate methods with ``@on(...)``, then ``run()``.
 
     Class attributes configure it: ``api`` (``"ga"`` or ``"beta"``), ``session`` (a
@@ -294,17 +299,17 @@ class RealtimeApp:
     async def on_startup(self) -> None:
         """Before the first connection."""
 
-    async def on_connect(self, connection: Connection) -> None:
+    async def on_connect(self, connection: C) -> None:
         """After each connection opens (again after a reconnect), once ``session`` and the
         client events that waited out a reconnect are sent."""
 
-    async def on_disconnect(self, connection: Connection) -> None:
+    async def on_disconnect(self, connection: C) -> None:
         """After each connection closes."""
 
     async def on_shutdown(self) -> None:
         """After the last connection, also when the app fails."""
 
-    async def on_barge_in(self, connection: Connection) -> None:
+    async def on_barge_in(self, connection: C) -> None:
         """The user interrupted (``barge_in``, or ``interrupt()``): stop and flush your audio
         output here. Runs in the receive loop, before the truncation is sent: keep it short."""
 
@@ -327,7 +332,7 @@ class RealtimeApp:
         since the last interruption) does nothing: ``on_barge_in`` is not called."""
         setup = self._running_parts().setup
         if not setup.protocol.realtime:  # GPT-Live: nothing to cancel or truncate; stop local playback
-            await self.on_barge_in(setup.connection)  # type: ignore[arg-type]  # LiveApp's hook takes its own
+            await self.on_barge_in(cast("C", setup.connection))
             return
         connection = cast("Connection", setup.connection)
         quiet = self.barge_in and not setup.sequencer.busy and not self.playback.playing
@@ -335,7 +340,7 @@ class RealtimeApp:
         if quiet and cut is None:
             logger.debug("barge-in: nothing is playing and no response is in progress: nothing to interrupt")
             return
-        await self.on_barge_in(connection)
+        await self.on_barge_in(cast("C", connection))
         if not server_interrupts:
             if setup.sequencer.active is not None:
                 await connection.cancel_response()
@@ -348,9 +353,10 @@ class RealtimeApp:
     # --- running ----------------------------------------------------------------------------------
 
     @property
-    def connection(self) -> Connection:
-        """The live connection while the app runs."""
-        return cast("Connection", self._running_parts().setup.connection)  # LiveApp/TranslationApp retype it
+    def connection(self) -> C:
+        """The live connection while the app runs (its protocol's class: ``Connection``,
+        ``LiveConnection``, ``TranslationConnection``)."""
+        return cast("C", self._running_parts().setup.connection)
 
     def _running_parts(self) -> SessionRunner:
         if self._run is None:
@@ -358,7 +364,7 @@ class RealtimeApp:
         return self._run
 
     @asynccontextmanager
-    async def connect(self, target: Target) -> AsyncIterator[Connection]:
+    async def connect(self, target: Target) -> AsyncIterator[C]:
         """Run the app in the background for the ``async with`` block; yields the connection.
 
         ``target`` is an ``Endpoint`` (``openai(...)``, ``azure(...)``), a ``ws://`` or
@@ -398,7 +404,7 @@ class RealtimeApp:
                     setup.outbox.opening(transport)  # close() works, and sends wait for the session
                     task_group.start_soon(runner.run, transport)
                     try:
-                        yield cast("Connection", setup.connection)  # LiveApp/TranslationApp retype it
+                        yield cast("C", setup.connection)
                     finally:
                         # Shielded so a cancelled caller still gets a clean close, but bounded: hooks that hang
                         # must not make the app impossible to stop.
@@ -602,7 +608,7 @@ async def _stop_on_signal(
         task_status.started()
 
 
-class LiveApp(RealtimeApp):
+class LiveApp(RealtimeApp["LiveConnection"]):
     """A ``RealtimeApp`` on GPT-Live (``api = "live"``): typed with ``LiveConnection``.
 
     ``session`` is an ``events.live.SessionConfig`` (``ForkSessionConfig`` for a fork), sent as
@@ -614,26 +620,8 @@ class LiveApp(RealtimeApp):
     api: ClassVar[Api] = "live"
     session: live.SessionConfig | live.ForkSessionConfig | None = None  # type: ignore[assignment]
 
-    @property
-    def connection(self) -> LiveConnection:  # type: ignore[override]
-        """The live connection while the app runs."""
-        return cast("LiveConnection", super().connection)
 
-    def connect(self, target: Target) -> AbstractAsyncContextManager[LiveConnection]:  # type: ignore[override]
-        return cast("AbstractAsyncContextManager[LiveConnection]", super().connect(target))
-
-    # The lifespan hooks, with this protocol's connection (see RealtimeApp's).
-    async def on_connect(self, connection: LiveConnection) -> None:  # type: ignore[override]
-        """After each connection opens (again after a reconnect), once its session is started."""
-
-    async def on_disconnect(self, connection: LiveConnection) -> None:  # type: ignore[override]
-        """After each connection closes."""
-
-    async def on_barge_in(self, connection: LiveConnection) -> None:  # type: ignore[override]
-        """The user talks over the assistant (``barge_in``): stop your audio output here."""
-
-
-class TranslationApp(RealtimeApp):
+class TranslationApp(RealtimeApp["TranslationConnection"]):
     """A ``RealtimeApp`` on Realtime Translation (``api = "translation"``): typed with
     ``TranslationConnection``. ``session`` is an ``events.translation.SessionUpdateRequest``, sent
     as ``session.update`` on each connection. ``close()`` sends ``session.close`` and waits for
@@ -641,21 +629,3 @@ class TranslationApp(RealtimeApp):
 
     api: ClassVar[Api] = "translation"
     session: translation.SessionUpdateRequest | None = None  # type: ignore[assignment]
-
-    @property
-    def connection(self) -> TranslationConnection:  # type: ignore[override]
-        """The live connection while the app runs."""
-        return cast("TranslationConnection", super().connection)
-
-    def connect(self, target: Target) -> AbstractAsyncContextManager[TranslationConnection]:  # type: ignore[override]
-        return cast("AbstractAsyncContextManager[TranslationConnection]", super().connect(target))
-
-    # The lifespan hooks, with this protocol's connection (see RealtimeApp's).
-    async def on_connect(self, connection: TranslationConnection) -> None:  # type: ignore[override]
-        """After each connection opens (again after a reconnect), once its session is started."""
-
-    async def on_disconnect(self, connection: TranslationConnection) -> None:  # type: ignore[override]
-        """After each connection closes."""
-
-    async def on_barge_in(self, connection: TranslationConnection) -> None:  # type: ignore[override]
-        """The user talks over the assistant (``barge_in``): stop your audio output here."""

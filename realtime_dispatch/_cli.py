@@ -83,7 +83,7 @@ def _simulate_tls(args: argparse.Namespace, backend: str, responder: Responder |
         return _interruptible(backend, serve, args.host, args.port, responder)
 
 
-async def _record(app: RealtimeApp, out: Path, url: str | None, model: str, truncate_audio: int | None) -> None:
+async def _record(app: RealtimeApp[Any], out: Path, url: str | None, model: str, truncate_audio: int | None) -> None:
     from .testing import Recorder
 
     if url is not None:
@@ -274,7 +274,7 @@ def _in_tls_handshake(exc: BaseException) -> bool:
     return False
 
 
-def _load_app(spec: str) -> RealtimeApp:
+def _load_app(spec: str) -> RealtimeApp[Any]:
     """The app ``MODULE:APP`` names: an instance, or a subclass called with no arguments."""
     target = _load_attribute(spec, "MODULE:APP (for example myapp:VoiceApp)")
     name = spec.partition(":")[2]
@@ -348,7 +348,7 @@ def _load_responder(spec: str | None, script: Path | None) -> Responder | None:
     return cast("Responder", responder)
 
 
-def _endpoint(app: RealtimeApp, model: str, url: str | None) -> Endpoint:
+def _endpoint(app: RealtimeApp[Any], model: str, url: str | None) -> Endpoint:
     """The endpoint of the app's protocol (a GPT-Live app's model is in its session, not the URL)."""
     if app.api == "live":
         return live(base_url=url)

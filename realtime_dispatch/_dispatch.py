@@ -103,7 +103,7 @@ class Dispatcher(SessionListener):
     def __init__(
         self,
         root: Router,
-        app: RealtimeApp,
+        app: RealtimeApp[Any],
         connection: BaseConnection,
         task_group: TaskGroup,
         *,

@@ -307,7 +307,7 @@ def barge_in(setup: SessionSetup) -> None:
         if start is None or start >= speaking_until or interrupted_at == speaking_until:
             return
         interrupted_at = speaking_until
-        await app.on_barge_in(setup.connection)  # type: ignore[arg-type]  # LiveApp's hook takes a LiveConnection
+        await app.on_barge_in(setup.connection)
 
     on_assistant.__name__ = "live_assistant_speech"
     on_user.__name__ = "barge_in"

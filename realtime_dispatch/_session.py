@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -47,7 +47,7 @@ connection counts as lost (and is reopened per the app's ``reconnect``)."""
 class SessionSetup:
     """What a feature sees when an app starts, and where it registers itself."""
 
-    app: RealtimeApp
+    app: RealtimeApp[Any]
     connection: BaseConnection
     dispatcher: Dispatcher
     lifecycle: Lifecycle
@@ -182,7 +182,7 @@ class SessionRunner(SessionListener):
             if self._lifecycle.closing:
                 return TransportClosed(1000, "closed by the client")
             connected = True
-            await self._app.on_connect(setup.connection)  # type: ignore[arg-type]  # its protocol's class
+            await self._app.on_connect(setup.connection)
             closed = await setup.dispatcher.receive_loop(transport, early)
             logger.info("connection closed (%d%s)", closed.code, _reason(closed.reason))
             return closed
@@ -192,7 +192,7 @@ class SessionRunner(SessionListener):
             try:
                 if connected:
                     with anyio.move_on_after(self._grace, shield=True) as hook:
-                        await self._app.on_disconnect(setup.connection)  # type: ignore[arg-type]
+                        await self._app.on_disconnect(setup.connection)
                     if hook.cancelled_caught:
                         logger.warning("on_disconnect still running after %gs: cancelled", self._grace)
             finally:

@@ -45,7 +45,7 @@ from .transports import MemoryServer, Transport, TransportClosed, memory_pair, s
 
 if TYPE_CHECKING:
     from ._app import RealtimeApp, TransportFactory
-    from ._connection import Connection
+    from ._connection import BaseConnection
     from ._keys import ExpectSent
 
 __all__ = (
@@ -67,6 +67,7 @@ __all__ = (
 )
 
 _C = TypeVar("_C", bound=events.ClientEvent)
+_Conn = TypeVar("_Conn", bound="BaseConnection")
 
 Frame = bytes | str | events.ServerEvent
 """A server frame to send: raw bytes, a JSON string, or an event (encoded)."""
@@ -251,8 +252,9 @@ class ScriptedServer:
             raise ScriptError(f"{len(self.remaining)} expectation(s) not met {when}: {remaining}")
 
     @asynccontextmanager
-    async def run(self, app: RealtimeApp, *, sockets: bool = False) -> AsyncIterator[Connection]:
-        """Run ``app`` against the script for the block; yields its ``Connection``.
+    async def run(self, app: RealtimeApp[_Conn], *, sockets: bool = False) -> AsyncIterator[_Conn]:
+        """Run ``app`` against the script for the block; yields its connection (``Connection``, or
+        its protocol's: ``LiveConnection``, ``TranslationConnection``).
 
         In memory by default; ``sockets=True`` serves a loopback WebSocket and connects the app
         to its ``ws://`` URL. Either way the app gets a factory, so it reconnects as it would in
