@@ -101,7 +101,7 @@ class Concierge(LiveApp):
 
     # --- what the session says ---------------------------------------------------------------
 
-    async def on_connect(self, connection: LiveConnection) -> None:  # type: ignore[override]  # mypy checks it against RealtimeApp.on_connect
+    async def on_connect(self, connection: LiveConnection) -> None:
         await connection.append_instructions(GREETING)  # the model does not speak first
 
     @on("session.input_transcript.delta")
