@@ -97,21 +97,22 @@ def sdk_parse_event() -> Decoder:
     return connection.parse_event
 
 
-def msgspec_floor() -> Decoder:
-    """A reused msgspec decoder over the same union ``events.decode`` uses; no fallback, no wrapper."""
-    union = cast(Any, Union)[tuple(events.SERVER_EVENTS.values())]
+def msgspec_floor(server_events: Mapping[str, type[Any]] = events.SERVER_EVENTS) -> Decoder:
+    """A reused msgspec decoder over the same union ``events.decode`` uses (or another protocol's
+    ``server_events``); no fallback, no wrapper."""
+    union = cast(Any, Union)[tuple(server_events.values())]
     decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(union)
     return decoder.decode
 
 
-def minimal_floor() -> Decoder:
+def minimal_floor(server_events: Mapping[str, type[Any]] = events.SERVER_EVENTS) -> Decoder:
     """A second, lower floor: the same tags, but structs that keep only ``event_id`` (and ``delta`` on
     ``*.delta`` events); msgspec still parses every byte, it just skips the other fields.
 
     Shows how much of the first floor is the JSON scan and how much is building the full events.
     """
     classes = []
-    for tag in events.SERVER_EVENTS:
+    for tag in server_events:
         fields: list[Any] = [("event_id", str | None, None)]
         if tag.endswith(".delta"):
             fields.append(("delta", str | None, None))
