@@ -38,6 +38,8 @@ from .transports import Transport
 
 if TYPE_CHECKING:
     from ._keys import OnFunction, OnMethod
+    from ._live import LiveConnection  # noqa: F401  (named in LiveApp's base, as a string: loaded lazily)
+    from ._translation import TranslationConnection  # noqa: F401  (likewise)
     from .events import live, translation
 
 __all__ = ("LiveApp", "RealtimeApp", "Target", "TranslationApp", "TransportFactory", "on", "on_error")

@@ -325,11 +325,12 @@ class BaseConnection:
         finishes; nothing buffered is dispatched after this), no reconnect follows, and sends
         and waits still pending fail with ``NotConnected``.
 
-        GPT-Live and Translation sessions are first asked to end (``session.close``): events keep
-        being dispatched until the server's ``session.closed`` (the rest of the output; it is
-        ``outcome.final``), 15 s at most. Called from an inline handler, which holds the loop that
-        would receive it, the request is sent and the rest happens in the background."""
-        if self._farewell and self._lifecycle.state is SessionState.OPEN:
+        GPT-Live and Translation sessions are first asked to end (``session.close``, once a session
+        still starting has started): events keep being dispatched until the server's
+        ``session.closed`` (the rest of the output; it is ``outcome.final``), 15 s at most in all.
+        Called from an inline handler, which holds the loop that would receive it, the request is
+        sent and the rest happens in the background. A sideband only detaches."""
+        if self._farewell and self._lifecycle.state in (SessionState.CONNECTING, SessionState.OPEN):
             for farewell in self._farewell:
                 if await farewell():
                     return

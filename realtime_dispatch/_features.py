@@ -225,27 +225,28 @@ def session_end(setup: SessionSetup) -> None:
             return False
         asked = True
         waiter = waiters.expect(lambda event: event.type == closed, check=False)
-        try:
-            await connection.send(request())
-        except Exception as exc:  # lost meanwhile: nothing to wait for
-            waiters.discard(waiter)
-            logger.debug("%s not sent: %r", request.type, exc)
-            return False
         if waiters.in_loop():  # an inline handler: the loop it holds is what receives the answer
 
             async def finish() -> None:
-                with suppress(Exception):
-                    await waiters.wait(waiter, GOODBYE_TIMEOUT)
+                with anyio.move_on_after(GOODBYE_TIMEOUT), suppress(Exception):
+                    await connection.send(request())
+                    await waiters.wait(waiter, None)
+                waiters.discard(waiter)
                 await connection.close()
 
             setup.dispatcher.spawn(finish)
             return True
-        try:
-            await waiters.wait(waiter, GOODBYE_TIMEOUT)
-        except TimeoutError:
-            logger.warning("no %s within %g s of %s: closing anyway", closed, GOODBYE_TIMEOUT, request.type)
-        except Exception as exc:  # the session ended meanwhile
-            logger.debug("waiting for %s: %r", closed, exc)
+        # One budget for both: a session still starting sends the request once it has started
+        # (it waits with the other sends), and a server that never answers cannot hold close() longer.
+        with anyio.move_on_after(GOODBYE_TIMEOUT) as budget:
+            try:
+                await connection.send(request())
+                await waiters.wait(waiter, None)
+            except Exception as exc:  # the session ended meanwhile: nothing to wait for
+                logger.debug("%s: %r", request.type, exc)
+        waiters.discard(waiter)
+        if budget.cancelled_caught:
+            logger.warning("no %s within %g s of close(): closing anyway", closed, GOODBYE_TIMEOUT)
         return False
 
     setup.before_close(farewell)

@@ -20,7 +20,7 @@ import msgspec
 
 from ._connection import BaseConnection
 from ._endpoints import ConfigError
-from ._lifecycle import Outcome, SessionListener
+from ._lifecycle import NotConnected, Outcome, SessionListener
 from ._protocol import Api
 from ._tools import ToolCall, ToolSpec, call_tool
 from .events import ClientEvent, ServerEvent, live, new_id
@@ -191,6 +191,7 @@ class DelegatedTools(SessionListener):
         self._dispatcher = dispatcher
         self._connection = setup.connection
         self._runs: dict[str | None, _Delegation] = {}  # by the outer delegation_id
+        self._sending: set[str | None] = set()  # event ids of outputs and follow-ups not sent yet
 
     @property
     def busy(self) -> bool:
@@ -228,12 +229,9 @@ class DelegatedTools(SessionListener):
                     timeout=self._setup.app.tool_timeout,
                     report=self._report,
                 )
-                await self._connection.send(
-                    live.ResponseItemCreateEvent(
-                        item={"type": "function_call_output", "call_id": call.call_id, "output": output}
-                    )
-                )
-                run.answered += 1
+                item = {"type": "function_call_output", "call_id": call.call_id, "output": output}
+                if await self._send(live.ResponseItemCreateEvent(item=item)):
+                    run.answered += 1
         finally:
             run.running.pop(call.call_id, None)
             self._maybe_continue(call.response_id, run)
@@ -249,14 +247,32 @@ class DelegatedTools(SessionListener):
             self._dispatcher.start_task(self._continue, name="tool follow-up response")
 
     async def _continue(self) -> None:
-        await self._connection.send(live.ResponseCreateEvent())
+        await self._send(live.ResponseCreateEvent())
+
+    async def _send(self, event: ClientEvent) -> bool:
+        """Send an output or the follow-up; False when its session ended meanwhile (taken back)."""
+        event.event_id = new_id("evt_tool")
+        self._sending.add(event.event_id)
+        try:
+            await self._connection.send(event)
+            return True
+        except NotConnected:  # the session that made the call is gone: nothing to answer any more
+            return False
+        finally:
+            self._sending.discard(event.event_id)
 
     def session_ended(self, outcome: Outcome | None) -> None:
-        """The session is gone (a Live session is not resumed by a reconnect): its calls too."""
+        """The session is gone (a GPT-Live session is not resumed by a reconnect): so are its calls.
+        Running ones are cancelled, and outputs waiting for a reconnect are taken back: the next
+        connection's session never made those calls."""
         for run in self._runs.values():
             for scope in run.running.values():
                 scope.cancel()
         self._runs.clear()
+        sending = set(self._sending)
+        if sending:
+            gone = "the session that made this call is gone"
+            self._setup.outbox.withdraw(lambda event: event.event_id in sending, gone)
 
 
 def delegated_tools(setup: SessionSetup) -> None:

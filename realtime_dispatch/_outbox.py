@@ -80,6 +80,11 @@ class Outbox(SessionListener):
         return self._transport
 
     @property
+    def ready(self) -> bool:
+        """Sends go straight out: the connection is open and its session is set up."""
+        return self._ready
+
+    @property
     def waiting(self) -> int:
         """Sends waiting for the connection."""
         return len(self._pending)

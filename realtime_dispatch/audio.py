@@ -146,11 +146,10 @@ def silence(ms: float, *, rate: int = PCM_RATE) -> bytes:
 
 @runtime_checkable
 class AudioSink(Protocol):
-    """What ``send_audio`` needs from a connection: ``Connection`` has both methods."""
+    """What ``send_audio`` needs from a connection: ``append_audio`` (every protocol's connection
+    has it; ``commit=True`` also needs the Realtime ``Connection.commit_audio``)."""
 
     async def append_audio(self, pcm: bytes) -> object: ...
-
-    async def commit_audio(self) -> object: ...
 
 
 async def send_audio(
@@ -178,10 +177,11 @@ async def send_audio(
     committed afterwards only with ``commit=True`` (with server VAD the server commits by itself), which needs an
     ``AudioSink``.
     """
+    commit_audio: Callable[[], Awaitable[object]] | None = getattr(connection, "commit_audio", None)
+    if commit and commit_audio is None:
+        raise ValueError("commit=True needs a connection with commit_audio (the Realtime API's), not a send function")
     if isinstance(connection, AudioSink):
         append: Callable[[bytes], Awaitable[object]] = connection.append_audio
-    elif commit:
-        raise ValueError("commit=True needs an AudioSink (with commit_audio), not a send function")
     else:
         append = connection
     if isinstance(audio, Wav):
@@ -205,8 +205,8 @@ async def send_audio(
         for chunk in pieces:
             await append(chunk)
             count += 1
-    if commit and isinstance(connection, AudioSink):
-        await connection.commit_audio()
+    if commit and commit_audio is not None:
+        await commit_audio()
     return count
 
 

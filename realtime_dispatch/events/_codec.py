@@ -127,7 +127,11 @@ class Codec:
         """One server frame to its typed event; ``UnknownEvent`` for an unmodelled ``type``,
         ``DecodeError`` for anything else that does not fit."""
         try:
-            _check_utf8(data)
+            if type(data) is bytes:  # inlined _check_utf8 for the common case, as in decode()
+                if not data.isascii():
+                    data.decode("utf-8")
+            elif type(data) is not str:
+                _check_utf8(data)
             event: ServerEvent = self.server_decoder.decode(data)
         except msgspec.ValidationError as exc:
             event_type = _unmodelled_type(data, exc, self.server_events)
