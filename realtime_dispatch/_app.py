@@ -521,6 +521,31 @@ class RealtimeApp(Generic[C]):
             raise ConfigError(f"session.tools already declares {', '.join(sorted(map(str, clash)))}; declare it once")
         return msgspec.structs.replace(session, tools=[*own, *declared])
 
+    def accept_session(self) -> dict[str, Any]:
+        """The ``session`` of a SIP call's accept request for this app, as JSON-ready data: its
+        ``session`` with its ``@tool``s (Realtime: the body of ``/realtime/calls/{id}/accept``, with
+        ``type: "realtime"``; GPT-Live: the ``session`` of ``/live/sessions/{id}/accept``, with
+        ``type: "live"``). Override it to answer callers differently (their SIP headers are in
+        ``telephony.current_call()``). Raises ``ConfigError`` for an app whose protocol takes no calls."""
+        tools = list(self.router.walk_tools())
+        if self.api == "ga":
+            session = self._session_to_send() or Session(type="realtime")
+            body: dict[str, Any] = msgspec.to_builtins(session)
+            body.setdefault("type", "realtime")
+            return body
+        start = get_protocol(self.api).start
+        if self.api != "live" or start is None:
+            raise ConfigError(f"{type(self).__name__} speaks the {get_protocol(self.api).title}, which takes no calls")
+        event = start(self.session, tools)
+        config: dict[str, Any] = msgspec.to_builtins(getattr(event, "session", None) or {})
+        config.pop("client", None)  # a SIP session has no WebRTC frontend
+        audio = config.get("audio")
+        if isinstance(audio, dict):
+            audio.pop("format", None)  # negotiated by SIP
+            if not audio:
+                config.pop("audio")
+        return {**config, "type": "live"}
+
     async def run_async(self, target: Target) -> None:
         """Run until the connection ends for good (or the surrounding scope is cancelled)."""
         async with self.connect(target):

@@ -597,3 +597,32 @@ print(sorted(m for m in sys.modules if m.endswith(("._live", "._translation", ".
     assert result.stdout.strip() == "[]"
     assert "LiveConnection" in realtime_dispatch.__all__  # and still importable from the top, on first use
     assert realtime_dispatch.LiveConnection is LiveConnection
+
+
+def test_accept_session_is_the_body_a_sip_call_is_accepted_with() -> None:
+    class Phone(RealtimeApp):
+        session = events.Session(type="realtime", instructions="Answer the phone.")
+
+        @tool
+        async def lookup(self, order: str) -> str:
+            return order
+
+    body = Phone().accept_session()
+    assert body["type"] == "realtime"
+    assert body["instructions"] == "Answer the phone."
+    assert [t["name"] for t in body["tools"]] == ["lookup"]
+    assert RealtimeApp().accept_session() == {"type": "realtime"}
+
+    class LivePhone(Agent):
+        session = live.SessionConfig(
+            model="gpt-live-1",
+            delegation=RESPONSES,
+            audio=live.SessionAudio(format=live.AudioFormat(type="audio/pcm", rate=24000)),
+        )
+
+    live_body = LivePhone().accept_session()
+    assert live_body["type"] == "live"
+    assert "audio" not in live_body  # SIP negotiates the format
+    assert [t["name"] for t in live_body["delegation"]["responses"]["tools"]] == ["weather"]
+    with pytest.raises(ConfigError, match="takes no calls"):
+        TranslationApp().accept_session()
