@@ -1,0 +1,37 @@
+"""Telephony: answer SIP calls that OpenAI's webhooks announce.
+
+``WebhookVerifier`` checks a delivery's signature and age, ``DeliveryLog`` acts on each once,
+``parse_webhook`` turns the body into an ``IncomingCall`` (or ``OtherWebhook``). All Sans-I/O.
+"""
+
+from ._webhooks import (
+    DeliveryLog,
+    IncomingCall,
+    OtherWebhook,
+    SipHeader,
+    WebhookError,
+    WebhookVerifier,
+    headers_from_asgi,
+    new_secret,
+    parse_webhook,
+    sign,
+)
+
+__all__ = (
+    "DeliveryLog",
+    "IncomingCall",
+    "OtherWebhook",
+    "SipHeader",
+    "WebhookError",
+    "WebhookVerifier",
+    "headers_from_asgi",
+    "new_secret",
+    "parse_webhook",
+    "sign",
+)
+
+for _name in __all__:  # tracebacks and reprs name the exceptions by the path users import them from
+    _exported = globals()[_name]
+    if isinstance(_exported, type) and issubclass(_exported, BaseException):
+        _exported.__module__ = __name__
+del _name, _exported
