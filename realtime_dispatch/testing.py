@@ -31,7 +31,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -123,7 +123,8 @@ class Expectation:
 
 class ScriptedServer:
     """A wire-level server that follows a script of expectations, in order. It speaks the Realtime
-    API, or the protocol ``api`` names (``"live"``, ``"translation"``): the client events it reads.
+    API, or the protocol ``api`` names (``"live"``, ``"translation"``): the client events it reads
+    (GPT-Live: of a ``connection`` of that kind, ``"primary"``, ``"sideband"`` or ``"fork"``).
 
     Every connection first gets the ``on_connect`` frames; then each client event must match
     the next expectation (its type, and its predicate if given), which sends its replies and
@@ -133,8 +134,16 @@ class ScriptedServer:
     (typed ``ClientEvent``); ``sent_of(cls)`` those of one class, typed as that class.
     """
 
-    def __init__(self, *, api: Api = "ga") -> None:
-        self._decode_client = protocol(api).decode_client  # the client events of this protocol
+    def __init__(self, *, api: Api = "ga", connection: Literal["primary", "sideband", "fork"] = "primary") -> None:
+        # The client events of this protocol, on this kind of connection (GPT-Live's differ: a sideband
+        # sends no session.start but may send transport.dtmf.send; a fork's session.start is its own).
+        self._decode_client = protocol(api).decode_client
+        if connection != "primary":
+            if api != "live":
+                raise ValueError(f"only GPT-Live has {connection} connections")
+            from .events import live
+
+            self._decode_client = live.decode_sideband_client if connection == "sideband" else live.decode_fork_client
         self._greeting: list[bytes] = []
         self._expectations: list[Expectation] = []
         self._next = 0

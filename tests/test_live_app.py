@@ -626,3 +626,32 @@ def test_accept_session_is_the_body_a_sip_call_is_accepted_with() -> None:
     assert [t["name"] for t in live_body["delegation"]["responses"]["tools"]] == ["weather"]
     with pytest.raises(ConfigError, match="takes no calls"):
         TranslationApp().accept_session()
+
+
+async def test_a_fork_starts_with_the_fork_session_config_and_a_sideband_sends_dtmf() -> None:
+    server = ScriptedServer(api="live", connection="fork")
+    server.expect("session.start", lambda event: isinstance(event, live.ForkSessionStartEvent)).reply(started())
+    server.expect("session.close").reply(closed())
+
+    class Fork(LiveApp):
+        session = live.ForkSessionConfig(store=True)
+        reconnect = None
+
+    async with server.run(Fork(), sockets=True):
+        await server.wait_until(1)
+    (start,) = server.sent_of(live.ForkSessionStartEvent)
+    assert start.session.store is True
+
+    sideband = ScriptedServer(api="live", connection="sideband")
+    sideband.expect("transport.dtmf.send", lambda event: event.event == "9")
+
+    class Observer(LiveApp):
+        reconnect = None
+
+    async with serve_websocket(sideband.serve) as port:
+        endpoint = realtime_dispatch.live("live_1", attach=True, api_key="k", base_url=f"ws://127.0.0.1:{port}/v1")
+        async with Observer().connect(endpoint) as conn:
+            await conn.send_dtmf("9")
+            await sideband.wait_done()
+    with pytest.raises(ValueError, match="only GPT-Live"):
+        ScriptedServer(api="ga", connection="sideband")
