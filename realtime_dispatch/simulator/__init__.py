@@ -17,22 +17,32 @@ to the beta protocol and a ``call_id`` query parameter to a call sideband with
 
 The same port serves GPT-Live (``/v1/live/sessions``, sidebands at ``/v1/live/sessions/{id}/attach``) and
 Realtime Translation (``/v1/realtime/translations?model=...``), picked by the request path; the responder's
-``transcribe`` and ``respond`` carry over to both. See ``docs/simulator.md``.
+``transcribe`` and ``respond`` carry over to both. ``PhoneNetwork`` plays OpenAI's side of SIP calls (signed
+webhooks, call control over HTTP, a scripted caller; needs ``realtime-dispatch[telephony]``). See
+``docs/simulator.md``.
 """
 
+from ._phone import CallerStep, CallRecord, Decision, PhoneEndpoints, PhoneNetwork, WebhookAttempt, load_caller_script
 from ._responders import EchoResponder, Reply, Responder, Transcriber
 from ._scripted import ScriptedResponder
 from ._server import Simulator
 from ._tls import TLSUnavailable, load_tls, make_tls
 
 __all__ = (
+    "CallRecord",
+    "CallerStep",
+    "Decision",
     "EchoResponder",
+    "PhoneEndpoints",
+    "PhoneNetwork",
     "Reply",
     "Responder",
     "ScriptedResponder",
     "Simulator",
     "TLSUnavailable",
     "Transcriber",
+    "WebhookAttempt",
+    "load_caller_script",
     "load_tls",
     "make_tls",
 )

@@ -18,10 +18,11 @@ import secrets
 import ssl
 import struct
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -32,7 +33,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from .. import events
-from ..transports import TransportClosed, WebSocketTransport, serve_websocket
+from ..transports import Transport, TransportClosed, WebSocketTransport, serve_websocket
 from . import _beta
 from ._audio import BYTES_PER_MS, WINDOW_BYTES, VadSettings, describe_audio, is_speech, normalise_turn_detection
 from ._live import LiveSessions, serve_live, serve_sideband
@@ -40,7 +41,7 @@ from ._responders import EchoResponder, Reply, Responder
 from ._routes import http_error, route
 from ._translation import serve_translation
 
-__all__ = ("Simulator",)
+__all__ = ("CallSwitch", "Simulator")
 
 SAMPLE_RATE = 24000
 CHUNK_MS = 100
@@ -138,6 +139,18 @@ def merge(current: _M, update: _M, skip: frozenset[str] = frozenset()) -> _M:
     return msgspec.structs.replace(current, **changes)
 
 
+class CallSwitch(Protocol):
+    """The phone calls a simulator carries (``_phone.PhoneNetwork``): a ``?call_id=`` sideband attaches to one."""
+
+    def has_call(self, call_id: str) -> bool:
+        """Whether ``call_id`` is an accepted Realtime call in progress."""
+        ...
+
+    async def attach(self, call_id: str, transport: WebSocketTransport) -> None:
+        """Serve one sideband to the call until it or the call ends."""
+        ...
+
+
 class Simulator:
     """A local GA Realtime server. ``serve()`` yields the base URL clients connect to.
 
@@ -149,6 +162,8 @@ class Simulator:
         self.responder: Responder = responder if responder is not None else EchoResponder()
         self.delta_delay = delta_delay
         self.live = LiveSessions()  # the GPT-Live sessions running, for sidebands to attach to
+        # Phone calls (see _phone): with a switch, a ?call_id= sideband must name an accepted call.
+        self.calls: CallSwitch | None = None
 
     @asynccontextmanager
     async def serve(
@@ -179,6 +194,9 @@ class Simulator:
         ``model``, or with an ``intent``: 400. A Live fork: 404 (not simulated).
         """
         found = route(request.path)
+        call_id = found.param("call_id") if found.kind == "realtime" else None
+        if call_id and self.calls is not None and not self.calls.has_call(call_id):
+            return http_error(404, f"Call '{call_id}' not found.", code="call_id_not_found", param="call_id")
         if found.kind == "attach" and self.live.find(found.session_id or "") is None:
             return http_error(404, f"Live session '{found.session_id}' not found.", code="session_not_found",
                               param="session_id")  # fmt: skip
@@ -214,6 +232,9 @@ class Simulator:
             model = query.get("model", [DEFAULT_MODEL])[0] or DEFAULT_MODEL
             call_id = query.get("call_id", [""])[0] or None
             beta = "realtime=v1" in transport.request.headers.get("OpenAI-Beta", "")
+        if call_id is not None and self.calls is not None:
+            await self.calls.attach(call_id, transport)
+            return
         peer = _peer(transport)
         if logger.isEnabledFor(logging.INFO):  # `simulate -v`: who connects, and to what session
             agents = transport.request.headers.get_all("User-Agent") if transport.request is not None else []
@@ -226,7 +247,7 @@ class Simulator:
                 f", call {call_id}" if call_id else "",
                 f", {agent}" if agent else "",
             )
-        connection = _Connection(self, transport, model, call_id=call_id, beta=beta)
+        connection = RealtimeSession(self, transport, model, call_id=call_id, beta=beta)
         started = time.monotonic()
         try:
             await connection.run()
@@ -240,6 +261,13 @@ class Simulator:
                 session.model or model,
                 _summary(session),
             )
+
+    def call_session(self, transport: Transport, *, call_id: str, session: events.Session) -> RealtimeSession:
+        """A Realtime session for a phone call (``_phone``): ``transport`` stands for its sidebands,
+        ``session`` is the accepted config merged over the defaults. Run it with ``run()``."""
+        connection = RealtimeSession(self, transport, session.model or DEFAULT_MODEL, call_id=call_id, beta=False)
+        connection.session = merge(connection.session, session, _NOT_UPDATABLE)
+        return connection
 
     async def transcribe(self, pcm: bytes) -> str:
         """The transcript of committed user audio: the responder's ``transcribe``, if it has one."""
@@ -430,9 +458,11 @@ class _Usage:
     output_audio: int = 0
 
 
-class _Connection:
+class RealtimeSession:
+    """One Realtime session: a client connection, or a phone call's (``Simulator.call_session``)."""
+
     def __init__(
-        self, simulator: Simulator, transport: WebSocketTransport, model: str, *, call_id: str | None, beta: bool
+        self, simulator: Simulator, transport: Transport, model: str, *, call_id: str | None, beta: bool
     ) -> None:
         self.simulator = simulator
         self.transport = transport
@@ -456,6 +486,10 @@ class _Connection:
         self.playing: str | None = None  # call sideband: the response whose audio is playing out
         self.played: str | None = None  # call sideband: the last response that played audio
         self.task_group: anyio.abc.TaskGroup | None = None
+        # A phone call: what the caller said, for the turns its audio is committed as (see hear()),
+        # and who wants to know when a response is done (the caller waits for the answer).
+        self.heard: deque[str] = deque()
+        self.on_response_done: Callable[[events.Response], None] | None = None
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -676,12 +710,21 @@ class _Connection:
         config = audio_input.transcription if audio_input else None
         return config if isinstance(config, events.AudioTranscription) else None
 
-    async def append(self, pcm: bytes) -> None:
+    async def hear(self, pcm: bytes, transcript: str) -> None:
+        """A phone call's caller speaks: ``pcm`` (PCM16 24 kHz, whatever the session's input format: the
+        call's media is not the session's wire format) goes through the VAD, and the turn it is committed
+        as carries ``transcript`` (what the model hears, and the input transcription when one is on)."""
+        self.heard.append(transcript)
+        await self.append(pcm, call_audio=True)
+
+    async def append(self, pcm: bytes, *, call_audio: bool = False) -> None:
         self.buffer += pcm
         audio_input = self.session.audio.input if self.session.audio else None
         audio_format = audio_input.format if audio_input else None
         vad = VadSettings.of(self.session)
-        if vad is None or (audio_format is not None and audio_format.type not in (None, "audio/pcm")):
+        if vad is None or (
+            not call_audio and audio_format is not None and audio_format.type not in (None, "audio/pcm")
+        ):
             self.scanned = self.written  # G.711 input is never analysed: see docs/simulator.md
             return
         silence = vad.silence_duration_ms * BYTES_PER_MS
@@ -750,9 +793,10 @@ class _Connection:
         self.speech_start = None
         previous = self.items[-1].id if self.items else None
         await self.send(events.InputAudioBufferCommitted.build(item_id=item_id, previous_item_id=previous))
+        heard = self.heard.popleft() if self.heard else None  # a caller's words (hear())
         stored = events.ConversationItem(
             id=item_id, type="message", status="completed", role="user",
-            content=[events.ContentPart(type="input_audio", audio=events.pcm_to_base64(pcm))],
+            content=[events.ContentPart(type="input_audio", audio=events.pcm_to_base64(pcm), transcript=heard)],
         )  # fmt: skip
         self.items.append(stored)
         shown = msgspec.structs.replace(stored, content=[events.ContentPart(type="input_audio")])
@@ -768,7 +812,8 @@ class _Connection:
         assert item.content
         pcm = item.content[0].pcm
         try:
-            transcript = await self.simulator.transcribe(pcm)
+            heard = item.content[0].transcript
+            transcript = heard if heard is not None else await self.simulator.transcribe(pcm)
         except Exception as exc:  # the live service reports a failed transcription as an event, too
             error = events.TranscriptionError(type="transcription_error", code="transcription_failed", message=str(exc))
             await self.send(events.InputAudioTranscriptionFailed.build(item_id=item.id, content_index=0, error=error))
@@ -853,7 +898,7 @@ class _Generation:
 
     def __init__(
         self,
-        connection: _Connection,
+        connection: RealtimeSession,
         active: _Active,
         params: events.ResponseParams,
         transcribe_item: events.ConversationItem | None = None,
@@ -1077,6 +1122,8 @@ class _Generation:
         if self.connection.active is self.active:
             self.connection.active = None
         await self.send(events.ResponseDone.build(response=response))
+        if self.connection.on_response_done is not None:
+            self.connection.on_response_done(response)
         limit = 40000
         await self.send(events.RateLimitsUpdated.build(rate_limits=[
             events.RateLimit(name="requests", limit=5000, remaining=4999, reset_seconds=0.012),
