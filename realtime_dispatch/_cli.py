@@ -8,6 +8,7 @@ import functools
 import importlib
 import inspect
 import logging
+import math
 import os
 import signal
 import ssl
@@ -59,6 +60,67 @@ async def _simulate(
         if ca_file is not None:
             print(f"CA certificate: {ca_file} (trust it in your client, e.g. SSL_CERT_FILE={ca_file})", flush=True)
         await anyio.sleep_forever()
+
+
+def _simulate_phone(args: argparse.Namespace, backend: str, responder: Responder | None) -> int:
+    """``simulate --call-webhook``: the simulator plays OpenAI's side of phone calls (docs/simulator.md)."""
+    from .simulator._phone import DEFAULT_CALLER_SCRIPT, load_caller_script, require_telephony
+
+    if args.tls or args.certfile is not None:
+        raise UsageError("--call-webhook serves ws:// and http:// only: leave out --tls and --certfile")
+    secret = args.webhook_secret or os.environ.get("OPENAI_WEBHOOK_SECRET")
+    if not secret:
+        raise UsageError("--call-webhook needs --webhook-secret (or OPENAI_WEBHOOK_SECRET)")
+    try:
+        require_telephony()
+        script = load_caller_script(args.caller_script) if args.caller_script else list(DEFAULT_CALLER_SCRIPT)
+    except (ImportError, OSError, ValueError) as exc:
+        print(f"realtime-dispatch simulate: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return _interruptible(backend, _phone, args, responder, secret, script)
+
+
+async def _phone(args: argparse.Namespace, responder: Responder | None, secret: str, script: list[Any]) -> None:
+    from .simulator import PhoneNetwork, Simulator
+
+    network = PhoneNetwork(
+        Simulator(responder=responder),
+        webhook_url=args.call_webhook,
+        webhook_secret=secret,
+        caller_script=script,
+        turn_delay=args.turn_delay,
+        accept_delay=args.accept_delay,
+        duplicate_rate=args.duplicate_rate,
+        seed=args.seed,
+    )
+    async with network.serve(args.host, args.rest_port, websocket_port=args.port) as endpoints:
+        print(
+            f"Phone network: call control at {endpoints.base_url}, the simulator at {endpoints.websocket_base_url};"
+            f" calls go to {args.call_webhook} (Ctrl-C to stop)\n"
+            f"  OPENAI_BASE_URL={endpoints.base_url} OPENAI_WEBSOCKET_BASE_URL={endpoints.websocket_base_url}",
+            flush=True,
+        )
+        async with anyio.create_task_group() as task_group:
+            placed = await network.place_calls(args.calls, rate=args.rate, protocol="live" if args.live else "realtime")
+            for record in placed:
+                task_group.start_soon(_report_call, network, record.call_id)
+        await anyio.sleep_forever()
+
+
+async def _report_call(network: Any, call_id: str) -> None:
+    """One line per call, when it ends: its webhook attempts, and when it was accepted, attached, ended."""
+    await network.wait_ended([call_id], timeout=math.inf)
+    record = network.record(call_id)
+    statuses = ",".join(str(attempt.status or "failed") for attempt in record.attempts)
+
+    def after(at: float | None) -> str:
+        return f"+{at - record.placed_at:.3f} s" if at is not None else "never"
+
+    print(
+        f"call {call_id}: webhook {statuses}; accepted {after(record.accepted_at)}, sideband"
+        f" {after(record.sideband_opened_at)}, ended {after(record.ended_at)} by {record.ended_by}",
+        flush=True,
+    )
 
 
 def _simulate_tls(args: argparse.Namespace, backend: str, responder: Responder | None) -> int:
@@ -137,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             except UsageError as exc:  # one line: the spec or the script is wrong, not the command line
                 print(f"realtime-dispatch simulate: error: {exc}", file=sys.stderr)
                 return EXIT_USAGE
+            if args.call_webhook is not None:
+                return _simulate_phone(args, backend, responder)
             return _simulate_tls(args, backend, responder)
         if args.command == "run":
             app = _load_app(args.app)
@@ -210,6 +274,34 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--responder", metavar="MODULE:CLASS", help="your Responder class, built with no arguments (default: echo)"
     )
     answers.add_argument("--script", metavar="TURNS.json", type=Path, help="play canned turns (docs/simulator.md)")
+    calls = simulate.add_argument_group(
+        "phone calls", "play OpenAI's side of SIP calls (needs realtime-dispatch[telephony])"
+    )
+    calls.add_argument(
+        "--call-webhook", metavar="URL", help="place calls: send signed realtime.call.incoming webhooks here"
+    )
+    calls.add_argument(
+        "--webhook-secret", metavar="whsec_...", help="sign them with this (default: OPENAI_WEBHOOK_SECRET)"
+    )
+    calls.add_argument("--rest-port", type=_port, default=8766, help="the call-control REST API's port; 0 picks one")
+    calls.add_argument("--calls", type=_count, default=1, metavar="N", help="how many calls to place (default: 1)")
+    calls.add_argument("--rate", type=_positive, default=1.0, metavar="R", help="calls placed a second (default: 1)")
+    calls.add_argument("--live", action="store_true", help="GPT-Live calls: live.transport.incoming webhooks")
+    calls.add_argument("--duplicate-rate", type=_fraction, default=0.0, metavar="P",
+                       help="deliver this share of webhooks twice, with the same webhook-id (0 to 1)")  # fmt: skip
+    calls.add_argument("--seed", type=int, help="make the duplicate deliveries repeatable")
+    calls.add_argument(
+        "--accept-delay", type=_seconds, default=0.0, metavar="S", help="seconds an accept takes to answer"
+    )
+    calls.add_argument(
+        "--turn-delay", type=_seconds, default=0.3, metavar="S", help="the caller's pause after each step"
+    )
+    calls.add_argument(
+        "--caller-script",
+        metavar="STEPS.json",
+        type=Path,
+        help='the caller\'s steps: [{"say": ...}, {"dtmf": "1"}, {"wait": 0.5}, {"hangup": true}]',
+    )
 
     replay = commands.add_parser(
         "replay", parents=[common], help="list the events of a recording (server frames, or a file from record)"
@@ -225,6 +317,48 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None or action.default is False or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _count(text: str) -> int:
+    """``--calls``: 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is less than 0")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not more than 0")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is less than 0")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not from 0 to 1")
+    return value
 
 
 def _port(text: str) -> int:

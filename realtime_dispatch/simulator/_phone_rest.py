@@ -116,8 +116,8 @@ class CallControlApp:
         if action == "accept":
             self.accept(call, protocol, data)
         elif action == "reject":
-            _decide(call)
             status_code = _status_code(data, required=protocol == "live")
+            _decide(call)
             call.record.reject_status = status_code
             call.end("reject")
         elif action == "refer":
