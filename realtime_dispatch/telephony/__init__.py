@@ -2,8 +2,12 @@
 
 ``WebhookVerifier`` checks a delivery's signature and age, ``DeliveryLog`` acts on each once,
 ``parse_webhook`` turns the body into an ``IncomingCall`` (or ``OtherWebhook``). All Sans-I/O.
+``TelephonyServer`` (an ASGI app) answers each call with a fresh ``RealtimeApp`` on its sideband;
+handlers find their ``Call`` with ``current_call()``; ``answer_call`` may ``Accept``, ``Reject`` or ``Refer``.
 """
 
+from ._call import Accept, AnswersCalls, Call, Refer, Reject, current_call
+from ._server import TelephonyMetrics, TelephonyServer
 from ._webhooks import (
     DeliveryLog,
     IncomingCall,
@@ -18,6 +22,14 @@ from ._webhooks import (
 )
 
 __all__ = (
+    "Accept",
+    "AnswersCalls",
+    "Call",
+    "Refer",
+    "Reject",
+    "TelephonyMetrics",
+    "TelephonyServer",
+    "current_call",
     "DeliveryLog",
     "IncomingCall",
     "OtherWebhook",
