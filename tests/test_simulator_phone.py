@@ -57,6 +57,7 @@ SESSION: dict[str, Any] = {
     "tools": TOOLS,
     "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}},
 }
+LIVE_SESSION: dict[str, Any] = {"model": "gpt-live-1", "instructions": "You answer the phone for a shop."}
 SCRIPT = [
     {"say": "Hi, I'd like to check my order."},
     {"say": "Please run lookup_order for 1234."},
@@ -129,14 +130,14 @@ class Receiver:
 
     async def answer(self, call: IncomingCall) -> None:
         assert self.control is not None
-        await self.control.accept(call.id, self.session, api=call.api)
-        if call.api == "ga":
-            await self.watch(call.id)
+        await self.control.accept(call.id, self.session if call.api == "ga" else LIVE_SESSION, api=call.api)
+        await self.watch(call.id, call.api)
 
-    async def watch(self, call_id: str) -> None:
+    async def watch(self, call_id: str, api: Any = "ga") -> None:
         assert self.control is not None
         seen = self.sidebands[call_id] = Sideband(call_id)
-        transport = await connect_websocket(self.control.sideband_url(call_id), {"Authorization": "Bearer x"})
+        url = self.control.sideband_url(call_id, api=api)
+        transport = await connect_websocket(url, {"Authorization": "Bearer x"})
         try:
             with anyio.fail_after(10):
                 while True:
@@ -547,3 +548,28 @@ def test_simulate_refuses_calls_without_a_secret() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "--webhook-secret" in result.stderr
+
+
+async def test_a_gpt_live_call_runs_as_a_live_session_with_a_sideband() -> None:
+    with anyio.fail_after(20):
+        async with phone(caller_script=SCRIPT) as (network, endpoints, receiver):
+            record = network.place_call(protocol="live")
+            assert await network.wait_ended([record.call_id], timeout=10)
+            seen = receiver.sidebands[record.call_id]
+            with anyio.fail_after(5):
+                await seen.done.wait()
+            url = f"{endpoints.websocket_base_url}/live/sessions/{record.call_id}/attach"
+            with pytest.raises(HandshakeError):  # over: nothing to attach to
+                await connect_websocket(url, {"Authorization": "Bearer x"})
+    assert seen.close_code == 1000
+    types = seen.types()
+    heard = "".join(e["delta"] for e in seen.events if e["type"] == "session.input_transcript.delta")
+    assert heard == "Hi, I'd like to check my order.Please run lookup_order for 1234."
+    assert "session.input_audio.append" in types  # the caller's audio, reflected
+    assert "session.output_audio.delta" in types
+    assert [e["event"] for e in seen.events if e["type"] == "transport.dtmf.received"] == ["1"]
+    assert seen.events[-1]["type"] == "session.closed"
+    assert seen.events[-1]["reason"] == "remote_hangup"
+    assert record.ended_by == "caller"
+    assert record.replies == 2
+    assert record.sideband_opened_at is not None

@@ -21,9 +21,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.abc
@@ -209,10 +210,18 @@ class _Nested:
 # --- sessions ---------------------------------------------------------------------------------
 
 
-class Peer:
-    """One socket on a session: the primary WebSocket, or a sideband."""
+class PeerSocket(Protocol):
+    """What a session needs of a peer's socket: a WebSocket, or a phone call's line (``_phone``)."""
 
-    def __init__(self, transport: WebSocketTransport, *, sideband: bool) -> None:
+    async def send(self, data: bytes) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+class Peer:
+    """One socket on a session: the primary WebSocket (or a phone call's caller), or a sideband."""
+
+    def __init__(self, transport: PeerSocket, *, sideband: bool) -> None:
         self.transport = transport
         self.sideband = sideband
         self.gone = False
@@ -240,13 +249,24 @@ class _Speech:
 class LiveSession:
     """One GPT-Live session: its config, its timeline, its peers and delegations."""
 
-    def __init__(self, simulator: Simulator, primary: Peer, config: lv.SessionConfig, fmt: AudioFormat) -> None:
+    def __init__(
+        self,
+        simulator: Simulator,
+        primary: Peer,
+        config: lv.SessionConfig,
+        fmt: AudioFormat,
+        *,
+        session_id: str | None = None,
+    ) -> None:
         self.simulator = simulator
         self.primary = primary
         self.sidebands: list[Peer] = []
         self.config = config
         self.fmt = fmt
-        self.id = new_id("live")
+        self.id = session_id or new_id("live")  # a phone call's session keeps its webhook's session_id
+        self.heard: deque[str] = deque()  # a phone call's caller: the words of its next utterances (hear())
+        self.attached = anyio.Event()  # a first sideband attached, at attached_at (time.monotonic())
+        self.attached_at: float | None = None
         self.expires_at = int(time.time()) + 3600
         self.resource = self.resolve(config)
         self.segmenter = Segmenter()
@@ -442,6 +462,22 @@ class LiveSession:
         for utterance in self.segmenter.feed(heard):
             await self.user_turn(utterance)
 
+    async def hear(self, pcm: bytes, transcript: str) -> None:
+        """A phone call's caller speaks (PCM16 24 kHz): reflected to the sidebands, segmented by the VAD, and
+        the utterance it ends is heard as ``transcript``. The answer is queued when this returns."""
+        self.heard.append(transcript)
+        step = CHUNK_MS * 48
+        for offset in range(0, len(pcm), step):
+            chunk = pcm[offset : offset + step]
+            if self.sidebands:
+                await self.to_sidebands(lv.SessionInputAudioAppend(audio=pcm_to_base64(chunk)))
+            for utterance in self.segmenter.feed(chunk):
+                await self.user_turn(utterance)
+
+    async def dtmf(self, key: str) -> None:
+        """A phone call's caller pressed a key: ``transport.dtmf.received`` to the sidebands."""
+        await self.to_sidebands(lv.TransportDtmfReceived.build(event=key))
+
     async def mute(self, peer: Peer, event: lv.InputAudioMuteEvent, data: bytes) -> None:
         self.muted = True
         await self.broadcast(lv.InputAudioMutedEvent.build(client_event_id=event.event_id))
@@ -623,7 +659,10 @@ class LiveSession:
     async def user_turn(self, utterance: Utterance) -> None:
         """An utterance ended: its transcript, then the model's answer (spoken or delegated)."""
         try:
-            transcript = await self.simulator.transcribe(utterance.pcm)
+            words_of_caller = self.heard.popleft() if self.heard else None
+            transcript = (
+                words_of_caller if words_of_caller is not None else await self.simulator.transcribe(utterance.pcm)
+            )
         except Exception as exc:  # the responder's: reported, the session goes on
             transcript = describe_audio(utterance.pcm)
             logger.info("transcribe() failed (%s); using %r", exc, transcript)
@@ -935,6 +974,23 @@ async def serve_live(simulator: Simulator, transport: WebSocketTransport) -> Non
         logger.info("GPT-Live session %s ended after %.1f s of audio", session.id, session.usage().seconds)
 
 
+async def serve_call(simulator: Simulator, session: LiveSession, ended: anyio.Event, reason: Callable[[], str]) -> None:
+    """Run a phone call's GPT-Live session (``_phone``; its primary is the caller) from ``session.started``
+    until ``ended`` is set; then it closes as a session does (``session.closed`` with ``reason()``, sockets 1000)."""
+    sessions = simulator.live
+    sessions.running[session.id] = session
+    try:
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(session.speaker)
+            await session.broadcast(lv.SessionStartedEvent.build(session=session.resource))
+            await ended.wait()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await session.close(reason())
+            task_group.cancel_scope.cancel()
+    finally:
+        sessions.running.pop(session.id, None)
+
+
 async def serve_sideband(simulator: Simulator, transport: WebSocketTransport, session_id: str) -> None:
     """Run one sideband (``/live/sessions/{id}/attach``) until it or its session closes."""
     session = simulator.live.find(session_id)
@@ -944,6 +1000,9 @@ async def serve_sideband(simulator: Simulator, transport: WebSocketTransport, se
         return
     peer = Peer(transport, sideband=True)
     session.sidebands.append(peer)
+    if session.attached_at is None:
+        session.attached_at = time.monotonic()
+        session.attached.set()
     logger.info("sideband attached to GPT-Live session %s", session_id)
     try:
         while not session.closed:

@@ -33,10 +33,12 @@ import anyio.abc
 import msgspec
 
 from .. import events
+from ..events import live as lv
 from ..transports import TransportClosed, WebSocketTransport
 from ._audio import BYTES_PER_MS, VadSettings
+from ._live import LiveSession, Peer, serve_call
 from ._server import RealtimeSession, Simulator, wire
-from ._speech import MS_PER_CHAR
+from ._speech import MS_PER_CHAR, PCM24
 
 if TYPE_CHECKING:
     import httpx
@@ -129,11 +131,19 @@ def load_caller_script(path: str | os.PathLike[str]) -> list[CallerStep]:
         raise ValueError(f"{os.fspath(path)}: {exc}") from None
 
 
-def _speech(text: str, vad: VadSettings | None) -> bytes:
-    """The caller saying ``text``: a loud tone as long as the words take, then enough silence to end the turn."""
+def _speech(text: str, silence_ms: int) -> bytes:
+    """The caller saying ``text``: a loud tone as long as the words take, then ``silence_ms`` of silence."""
     speech_ms = max(300, len(text) * MS_PER_CHAR) // 100 * 100
-    silence_ms = (vad.silence_duration_ms if vad is not None else 0) + 100
     return _LOUD * (speech_ms // 100) + bytes(silence_ms * BYTES_PER_MS)
+
+
+def _silence_after(vad: VadSettings | None) -> int:
+    """Enough silence to end a Realtime turn (none without turn detection: the sideband commits)."""
+    return vad.silence_duration_ms + 100 if vad is not None else 0
+
+
+LIVE_SILENCE_MS = 600  # the GPT-Live simulator's segmenter ends an utterance after 500 ms
+_CLOSE_REASONS = {"caller": "remote_hangup", "shutdown": "connection_lost"}  # GPT-Live's session.closed reason
 
 
 def _loud_tone() -> bytes:
@@ -261,6 +271,16 @@ class _Line:
         self.inbound.close()
 
 
+class _CallerEar:
+    """The primary peer of a GPT-Live call's session: the caller, who hears the audio (nothing to do here)."""
+
+    async def send(self, data: bytes) -> None:
+        return None
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        return None
+
+
 class Call:
     """A call in progress: its record, its decision, and once accepted its session and caller."""
 
@@ -273,6 +293,7 @@ class Call:
         self.replied = anyio.Event()  # replaced after each reply
         self.line = _Line()
         self.session: RealtimeSession | None = None
+        self.live: LiveSession | None = None
 
     @property
     def running(self) -> bool:
@@ -530,37 +551,50 @@ class PhoneNetwork:
         """Record a call-control request and its answer."""
         call.record.decisions.append(Decision(action, arrived, status, code))
 
-    def start(self, call: Call, session: events.Session, config: dict[str, Any]) -> None:
+    def start(self, call: Call, session: events.Session | lv.SessionConfig, config: dict[str, Any]) -> None:
         """Accepted: the call becomes a session of the simulator, and its caller starts."""
         record = call.record
         record.state = "accepted"
         record.session = config
         record.accepted_at = time.monotonic()
-        if record.protocol == "realtime":
+        if isinstance(session, events.Session):
             call.session = self.simulator.call_session(call.line, call_id=record.call_id, session=session)
             call.session.on_response_done = call.response_done
+        else:
+            primary = Peer(_CallerEar(), sideband=False)
+            call.live = LiveSession(self.simulator, primary, session, PCM24, session_id=record.call_id)
+            self.simulator.live.running[record.call_id] = call.live  # sidebands may attach from the 200 on
         self._tasks().start_soon(self._run, call)
 
     async def _run(self, call: Call) -> None:
+        def reason() -> str:
+            return _CLOSE_REASONS.get(call.record.ended_by or "", "close_requested")
+
         try:
-            async with anyio.create_task_group() as task_group:
-                if call.session is not None:
-                    task_group.start_soon(call.session.run)
-                task_group.start_soon(self._caller, call)
-                await call.ended.wait()
-                task_group.cancel_scope.cancel()
+            async with anyio.create_task_group() as closing_itself:
+                if call.live is not None:  # closes the session when the call ends (session.closed, 1000)
+                    closing_itself.start_soon(serve_call, self.simulator, call.live, call.ended, reason)
+                async with anyio.create_task_group() as task_group:
+                    if call.session is not None:
+                        task_group.start_soon(call.session.run)
+                    task_group.start_soon(self._caller, call)
+                    await call.ended.wait()
+                    task_group.cancel_scope.cancel()
         finally:
             await call.line.aclose()
             with anyio.move_on_after(2, shield=True):
                 async with anyio.create_task_group() as closing:
                     for sideband in list(call.line.sidebands):
                         closing.start_soon(_close, sideband)
+            if call.live is not None:  # GPT-Live sidebands attach through the simulator's own route
+                call.record.sideband_opened_at = call.live.attached_at
             logger.info("call %s ended (%s)", call.record.call_id, call.record.ended_by)
 
     async def _caller(self, call: Call) -> None:
         record = call.record
+        live = call.live
         with anyio.move_on_after(self.attach_timeout):
-            await call.attached.wait()
+            await (call.attached if live is None else live.attached).wait()
         for step in self.caller_script:
             if step.hangup:
                 break
@@ -570,16 +604,27 @@ class PhoneNetwork:
             if step.dtmf is not None:
                 for key in step.dtmf.upper():
                     record.said.append(f"dtmf:{key}")
+                    if live is not None:
+                        await live.dtmf(key)
+                        continue
                     event = events.InputAudioBufferDtmfEventReceived.build(event=key, received_at=int(time.time()))
                     await call.line.send(events.encode(event))
             elif step.say is not None and call.session is not None:
                 record.said.append(step.say)
                 replied = call.replied
-                await call.session.hear(_speech(step.say, VadSettings.of(call.session.session)), step.say)
+                await call.session.hear(
+                    _speech(step.say, _silence_after(VadSettings.of(call.session.session))), step.say
+                )
                 with anyio.move_on_after(self.reply_timeout):
                     await replied.wait()
-            elif step.say is not None:
+            elif step.say is not None and live is not None:
                 record.said.append(step.say)
+                await live.hear(_speech(step.say, LIVE_SILENCE_MS), step.say)  # the answer is queued by now
+                drained = live.drained
+                with anyio.move_on_after(self.reply_timeout):
+                    if not drained.is_set():
+                        await drained.wait()
+                        record.replies += 1
             await anyio.sleep(self.turn_delay)
         call.end("caller")
 

@@ -23,6 +23,8 @@ import anyio
 import msgspec
 
 from .. import events
+from ..events import live as lv
+from ._live import unknown_parameter
 
 if TYPE_CHECKING:
     from ._phone import Call, PhoneNetwork, Protocol
@@ -145,7 +147,15 @@ class CallControlApp:
             if not isinstance(config.get("model"), str) or not config["model"]:
                 raise _Refusal(400, "Missing required parameter: 'session.model'.", "missing_required_parameter",
                                "session.model")  # fmt: skip
-            session = events.Session(type="realtime")
+            unknown = unknown_parameter({key: value for key, value in config.items() if key != "type"})
+            if unknown is not None:
+                raise _Refusal(400, f"Unknown parameter: '{unknown}'.", "unknown_parameter", unknown)
+            try:
+                session: events.Session | lv.SessionConfig = msgspec.convert(
+                    {key: value for key, value in config.items() if key != "type"}, lv.SessionConfig
+                )
+            except msgspec.ValidationError as exc:
+                raise _Refusal(400, f"Invalid session: {exc}", "invalid_value", None) from None
         else:
             kind = data.get("type")
             if kind is None:
