@@ -573,3 +573,25 @@ async def test_a_gpt_live_call_runs_as_a_live_session_with_a_sideband() -> None:
     assert record.ended_by == "caller"
     assert record.replies == 2
     assert record.sideband_opened_at is not None
+
+
+def test_the_simulator_imports_without_the_telephony_extra() -> None:
+    code = """
+import sys
+sys.modules["httpx"] = None  # as if not installed
+sys.modules["hypercorn"] = None
+import realtime_dispatch.simulator as simulator
+from realtime_dispatch._cli import main
+network = simulator.PhoneNetwork()
+try:
+    simulator._phone.require_telephony()
+except ImportError as exc:
+    print(exc)
+sys.exit(main(["simulate", "--call-webhook", "http://127.0.0.1:9/", "--webhook-secret", "whsec_x"]))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout.strip() == "phone calls need httpx: pip install 'realtime-dispatch[telephony]'"
+    assert result.stderr.strip() == (
+        "realtime-dispatch simulate: error: phone calls need httpx: pip install 'realtime-dispatch[telephony]'"
+    )
