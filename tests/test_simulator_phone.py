@@ -25,6 +25,7 @@ import anyio.abc
 import httpx
 import pytest
 
+from realtime_dispatch import RealtimeApp, events, on, openai, tool
 from realtime_dispatch.simulator import CallerStep, PhoneEndpoints, PhoneNetwork, Simulator, load_caller_script
 from realtime_dispatch.simulator._phone_rest import serve_asgi
 from realtime_dispatch.telephony import (
@@ -595,3 +596,71 @@ sys.exit(main(["simulate", "--call-webhook", "http://127.0.0.1:9/", "--webhook-s
     assert result.stderr.strip() == (
         "realtime-dispatch simulate: error: phone calls need httpx: pip install 'realtime-dispatch[telephony]'"
     )
+
+
+class ShopLine(RealtimeApp):
+    """The sideband as a RealtimeApp: answers the tool the caller's words call, hears the turns and the keys."""
+
+    session = events.Session(
+        type="realtime",
+        instructions="You answer the phone for a shop.",
+        audio=events.SessionAudio(
+            input=events.AudioInput(transcription=events.AudioTranscription(model="gpt-4o-transcribe"))
+        ),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heard: list[str] = []
+        self.keys: list[str] = []
+        self.looked_up: list[str] = []
+        self.answers: list[str] = []
+
+    @tool
+    async def lookup_order(self, order: str) -> dict[str, str]:
+        """Look an order up."""
+        self.looked_up.append(order)
+        return {"status": "shipped"}
+
+    @on("conversation.item.input_audio_transcription.completed")
+    def transcript(self, event: events.InputAudioTranscriptionCompleted) -> None:
+        self.heard.append(event.transcript)
+
+    @on("input_audio_buffer.dtmf_event_received")
+    def key(self, event: events.InputAudioBufferDtmfEventReceived) -> None:
+        self.keys.append(event.event)
+
+    @on("response.output_audio_transcript.done")
+    def said(self, event: events.ResponseOutputAudioTranscriptDone) -> None:
+        self.answers.append(event.transcript)
+
+
+class AppReceiver(Receiver):
+    def __init__(self, secret: str) -> None:
+        super().__init__(secret)
+        self.apps: dict[str, ShopLine] = {}
+        self.finished = anyio.Event()  # an app's run ended (the server closed the sideband for good)
+
+    async def answer(self, call: IncomingCall) -> None:
+        assert self.control is not None
+        app = self.apps[call.id] = ShopLine()
+        await self.control.accept(call.id, app.accept_session())
+        await app.run_async(openai(call_id=call.id, api_key="x", base_url=self.control.websocket_base_url))
+        self.finished.set()
+
+
+async def test_a_realtime_app_on_the_sideband_answers_the_callers_tool_call() -> None:
+    receiver = AppReceiver(new_secret())
+    with anyio.fail_after(20):
+        async with phone(receiver, caller_script=SCRIPT) as (network, _, _):
+            record = network.place_call()
+            assert await network.wait_ended(timeout=10)
+            with anyio.fail_after(5):
+                await receiver.finished.wait()  # run_async returned: 1000 ends it for good
+    app = receiver.apps[record.call_id]
+    assert app.heard == ["Hi, I'd like to check my order.", "Please run lookup_order for 1234."]
+    assert app.keys == ["1"]
+    assert len(app.looked_up) == 1
+    assert app.answers[-1] == 'Tool lookup_order returned: {"status":"shipped"}'
+    assert record.session is not None
+    assert record.session["tools"][0]["name"] == "lookup_order"
