@@ -202,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.call_webhook is not None:
                 return _simulate_phone(args, backend, responder)
             return _simulate_tls(args, backend, responder)
+        if args.command == "serve":
+            return _serve(args, backend)
         if args.command == "run":
             app = _load_app(args.app)
             return _interruptible(backend, app.run_async, _endpoint(app, args.model, args.url))
@@ -303,11 +305,33 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help='the caller\'s steps: [{"say": ...}, {"dtmf": "1"}, {"wait": 0.5}, {"hangup": true}]',
     )
 
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="answer phone calls (OpenAI SIP webhooks) with your RealtimeApp, a fresh one per call",
+        description="Serve a TelephonyServer under hypercorn: POST /webhook takes OpenAI's signed call webhooks"
+        " (OPENAI_WEBHOOK_SECRET), calls are accepted over REST and run on their sideband (OPENAI_API_KEY;"
+        " OPENAI_BASE_URL, OPENAI_WEBSOCKET_BASE_URL), GET /health reports. SIGTERM or Ctrl-C drains: no new"
+        " calls, --drain-timeout for those in progress, then they are hung up (docs/telephony.md).",
+    )
+    serve.add_argument(
+        "app", metavar="MODULE:APP", help="a RealtimeApp subclass (or a function making one), e.g. agent:PhoneAgent"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    serve.add_argument("--port", type=_port, default=8000, help="the port to listen on; 0 picks a free one")
+    serve.add_argument("--workers", type=_one_or_more, default=1, help="worker processes, each importing the app")
+    serve.add_argument(
+        "--max-calls", type=_one_or_more, default=100, help="calls per worker; more are rejected (486 Busy Here)"
+    )
+    serve.add_argument(
+        "--drain-timeout", type=_seconds, default=30.0, metavar="S", help="seconds calls get to end at shutdown"
+    )
+
     replay = commands.add_parser(
         "replay", parents=[common], help="list the events of a recording (server frames, or a file from record)"
     )
     replay.add_argument("file", type=Path, help="the recording (JSONL)")
-    return parser, {"run": run, "record": record, "demo": demo, "simulate": simulate, "replay": replay}
+    return parser, {"run": run, "record": record, "demo": demo, "simulate": simulate, "serve": serve, "replay": replay}
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -573,6 +597,225 @@ def _show_record(record: dict[str, Any]) -> tuple[str, bool]:
         return decode(msgspec.json.encode(frame)).type, True
     except events.DecodeError as exc:
         return f"DecodeError: {exc}", False
+
+
+# --- serve: answer phone calls -------------------------------------------------------------------------
+
+
+def _one_or_more(text: str) -> int:
+    """``--workers``, ``--max-calls``: 1 or more."""
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def _load_app_factory(spec: str) -> Callable[[], RealtimeApp[Any]]:
+    """What makes the app of one call: ``MODULE:APP`` names a subclass, or a function making an app."""
+    target = _load_attribute(spec, "MODULE:APP (for example agent:PhoneAgent)")
+    name = spec.partition(":")[2]
+    if isinstance(target, RealtimeApp):
+        raise UsageError(f"{spec} is an instance: name its class, or a function making one (a fresh app per call)")
+    if isinstance(target, type):
+        if not issubclass(target, RealtimeApp):
+            raise UsageError(f"{spec} is the class {name}, not a RealtimeApp subclass")
+        try:
+            inspect.signature(target).bind()
+        except TypeError:
+            raise UsageError(f"{spec} needs arguments: name a function that makes one instead") from None
+        return cast("Callable[[], RealtimeApp[Any]]", target)
+    if callable(target):
+        return cast("Callable[[], RealtimeApp[Any]]", target)
+    raise UsageError(f"{spec} is a {type(target).__name__}, not a RealtimeApp subclass or a function making one")
+
+
+def _serve(args: argparse.Namespace, backend: str) -> int:
+    """``serve MODULE:APP``: a TelephonyServer under hypercorn, in this process or ``--workers`` of them."""
+    import importlib.util
+
+    missing = [name for name in ("httpx", "hypercorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        print(
+            f"realtime-dispatch serve: error: serve needs {' and '.join(missing)}:"
+            " pip install 'realtime-dispatch[telephony]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    factory = _load_app_factory(args.app)
+    if not os.environ.get("OPENAI_WEBHOOK_SECRET"):
+        print(
+            "realtime-dispatch serve: error: set OPENAI_WEBHOOK_SECRET to your webhook's signing secret (whsec_...)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    import json
+
+    from hypercorn.config import Config
+
+    from .telephony import TelephonyServer
+    from .telephony._server import APP_VARIABLE, OPTIONS_VARIABLE
+
+    options = {"max_calls": args.max_calls, "drain_timeout": args.drain_timeout}
+    server = TelephonyServer(factory, **options)  # ConfigError (no key, an app that takes no calls): one line
+    listener = _listen(args.host, args.port)
+    port = listener.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{listener.detach()}"]
+    config.worker_class = backend
+    config.accesslog = None
+    config.graceful_timeout = 5.0
+    config.shutdown_timeout = args.drain_timeout + 30.0  # the lifespan's drain: the calls' time, then hangups
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"answering calls for {args.app} ({server.api}) at http://{host}:{port}{server.webhook_path},"
+        f" health at {server.health_path}; {args.workers} worker(s) of at most {args.max_calls} calls"
+        " (Ctrl-C or SIGTERM drains)",
+        flush=True,
+    )
+    if args.workers == 1:
+        return _serve_here(backend, server, config)
+    anyio.run(server.control.aclose)  # this one only checked the configuration: each worker makes its own
+    os.environ[APP_VARIABLE] = args.app
+    os.environ[OPTIONS_VARIABLE] = json.dumps(options)
+    config.application_path = "realtime_dispatch.telephony.asgi:app"
+    config.workers = args.workers  # what the workers' hypercorn expects (sockets shared, not bound again)
+    config.logconfig_dict = {  # each worker's own log lines, as this process logs them, with its pid
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "[%(process)d] %(name)s: %(message)s"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "realtime_dispatch": {
+                "level": logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+                "handlers": ["stderr"],
+                "propagate": False,
+            }
+        },
+    }
+    return _serve_workers(backend, config, args.workers, grace=config.shutdown_timeout + config.graceful_timeout)
+
+
+def _listen(host: str, port: int) -> Any:
+    """A listening socket on ``host:port`` (0: a free port), handed to hypercorn (and its workers)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(1024)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
+def _serve_here(backend: str, server: Any, config: Any) -> int:
+    """Serve in this process until SIGINT/SIGTERM (the first drains; a second stops at once)."""
+
+    async def serve() -> None:
+        if backend == "trio":
+            from hypercorn.trio import serve as hypercorn_serve
+        else:
+            from hypercorn.asyncio import serve as hypercorn_serve  # type: ignore[assignment]
+        stop = anyio.Event()
+        async with anyio.create_task_group() as task_group:
+
+            async def serve_until_stopped() -> None:
+                # In a task of its own: on asyncio, hypercorn's shutdown leaves the task that ran it marked
+                # as being cancelled (asyncio.TaskGroup), which a task group's host must not be.
+                try:
+                    await hypercorn_serve(server, config, shutdown_trigger=stop.wait)
+                finally:
+                    task_group.cancel_scope.cancel()
+
+            await task_group.start(_drain_on_signal, stop, task_group.cancel_scope)
+            task_group.start_soon(serve_until_stopped)
+
+    anyio.run(serve, backend=backend)
+    return EXIT_OK
+
+
+def _serve_workers(backend: str, config: Any, workers: int, *, grace: float) -> int:
+    """Run ``workers`` hypercorn worker processes on the shared socket until SIGINT/SIGTERM, then let each
+    drain (``grace`` seconds at most) before stopping the stragglers. Not ``hypercorn.run``: it
+    terminates every worker as soon as the first one has stopped, cutting the others' drains short."""
+    import multiprocessing
+    import time
+    from multiprocessing.connection import wait
+
+    if backend == "trio":
+        from hypercorn.trio.run import trio_worker as worker
+    else:
+        from hypercorn.asyncio.run import asyncio_worker as worker
+    logger = logging.getLogger("realtime_dispatch.telephony")
+    sockets = config.create_sockets()
+    context = multiprocessing.get_context("spawn")
+    shutdown = context.Event()
+    # The workers ignore SIGINT and SIGTERM (inherited): Ctrl-C reaches the whole process group, and only
+    # this process decides when they stop, through ``shutdown``.
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in (signal.SIGINT, signal.SIGTERM)}
+    processes = []
+    try:
+        for _ in range(workers):
+            process = context.Process(
+                target=worker, kwargs={"config": config, "sockets": sockets, "shutdown_event": shutdown}
+            )
+            process.start()
+            processes.append(process)
+    finally:
+        received: list[int] = []
+
+        def stop(number: int, _: object) -> None:
+            if not received:
+                logger.warning("received %s: draining %d worker(s)", signal.Signals(number).name, len(processes))
+            received.append(number)
+            shutdown.set()
+
+        for number in previous:
+            signal.signal(number, stop)
+    deadline: float | None = None
+    status = EXIT_OK
+    running = list(processes)
+    while running:
+        wait([process.sentinel for process in running], timeout=0.5)
+        running = [process for process in running if process.exitcode is None]
+        if not shutdown.is_set() and len(running) < len(processes):
+            stopped = [process.exitcode for process in processes if process.exitcode is not None]
+            logger.error("a worker stopped (exit status %s): stopping the others", stopped[0])
+            status = EXIT_FAILED
+            shutdown.set()
+        if shutdown.is_set():
+            deadline = deadline or time.monotonic() + grace
+            if time.monotonic() > deadline or len(received) > 1:  # out of time, or asked twice
+                for process in running:
+                    process.kill()
+    for process in processes:
+        process.join()
+    for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
+        sock.close()
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+    return status
+
+
+async def _drain_on_signal(
+    stop: anyio.Event, scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None]
+) -> None:
+    logger = logging.getLogger("realtime_dispatch.telephony")
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
+            async for received in signals:
+                if stop.is_set():
+                    logger.warning("received %s again: stopping now", signal.Signals(received).name)
+                    scope.cancel()
+                    return
+                logger.warning("received %s: draining (again to stop at once)", signal.Signals(received).name)
+                stop.set()
+    except NotImplementedError:  # no signal support on this platform or loop
+        task_status.started()
 
 
 if __name__ == "__main__":

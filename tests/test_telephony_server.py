@@ -6,10 +6,12 @@ when the call is hung up, and presses keys) or to the real ``Simulator`` with ``
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -794,3 +797,115 @@ def test_importing_the_package_loads_no_http_stack() -> None:
     code = "import sys, realtime_dispatch.telephony; print(sorted({'httpx', 'hypercorn'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.strip() == "[]"
+
+
+# --- the serve command ---------------------------------------------------------------------------
+
+AGENT = '''
+import anyio
+from realtime_dispatch import RealtimeApp
+
+
+class Agent(RealtimeApp):
+    """Holds the call until the service ends it (the caller hangs up, or the drain hangs up)."""
+
+    reconnect = None
+
+
+instance = Agent()
+'''
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_serve_answers_a_call_delivered_to_every_worker_once_and_drains_on_sigterm(
+    tmp_path: Path, workers: int, anyio_backend: str
+) -> None:
+    (tmp_path / "agent.py").write_text(AGENT)
+    service = FakeService()
+    async with service.running() as (rest, ws):
+        env = {
+            **os.environ,
+            "OPENAI_WEBHOOK_SECRET": SECRET,
+            "OPENAI_API_KEY": KEY,
+            "OPENAI_BASE_URL": f"{rest}/v1",
+            "OPENAI_WEBSOCKET_BASE_URL": ws,
+        }
+        command = [sys.executable, "-m", "realtime_dispatch", "serve", "agent:Agent", "--port", "0"]
+        command += ["--workers", str(workers), "--drain-timeout", "0.5"]
+        command += ["--trio"] if anyio_backend == "trio" else []
+        async with await anyio.open_process(command, cwd=tmp_path, env=env) as process:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            try:
+                line = b""
+                with anyio.fail_after(DEADLINE * 3):
+                    while not line.endswith(b"\n"):
+                        line += await process.stdout.receive()
+                found = re.search(r"at (http://\S+)/webhook,", line.decode())
+                assert found, line
+                url = found[1]
+                body = incoming("rtc_served")
+                headers = signed(body, webhook_id="wh_served")
+
+                async def deliver() -> None:  # a connection each: the deliveries spread over the workers
+                    async with httpx.AsyncClient(timeout=DEADLINE * 3) as client:
+                        assert (await client.post(f"{url}/webhook", content=body, headers=headers)).status_code == 200
+
+                async with anyio.create_task_group() as task_group:
+                    for _ in range(6):
+                        task_group.start_soon(deliver)
+                await until(lambda: "rtc_served" in service.sidebands)
+                async with httpx.AsyncClient() as client:
+                    health = (await client.get(f"{url}/health")).json()
+                assert health["status"] == "ok"
+                process.send_signal(signal.SIGTERM)
+                with anyio.fail_after(DEADLINE * 3):
+                    code = await process.wait()
+            finally:
+                if process.returncode is None:
+                    process.kill()
+            errors = b""
+            with contextlib.suppress(anyio.EndOfStream, anyio.ClosedResourceError):
+                while True:
+                    errors += await process.stderr.receive()
+    assert code == 0, errors.decode()
+    assert b"Traceback" not in errors, errors.decode()
+    # Every worker that got the delivery tried to accept; exactly one won and ran the app on the sideband.
+    accepts = service.actions("rtc_served").count("accept")
+    assert 1 <= accepts <= workers
+    assert service.sideband_paths == ["/v1/realtime?call_id=rtc_served"]
+    assert service.actions("rtc_served")[-1] == "hangup"  # the drain, after --drain-timeout
+
+
+def test_serve_reports_what_is_missing_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from realtime_dispatch._cli import main
+
+    (tmp_path / "agent.py").write_text(AGENT)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("OPENAI_WEBHOOK_SECRET", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+
+    def error_line(*argv: str) -> str:
+        try:
+            code = main(["serve", *argv])
+        except SystemExit as exit:  # argparse's usage errors
+            code = int(exit.code or 0)
+        assert code == 2
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("realtime-dispatch serve:")]
+        assert len(lines) == 1
+        return lines[0]
+
+    assert "OPENAI_WEBHOOK_SECRET" in error_line("agent:Agent")
+    monkeypatch.setenv("OPENAI_WEBHOOK_SECRET", SECRET)
+    assert "is an instance: name its class" in error_line("agent:instance")
+    assert "no module named 'missing'" in error_line("missing:Agent")
+    assert "has no attribute" in error_line("agent:Nope")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "hypercorn" else real_find_spec(name, *a)
+    )
+    assert error_line("agent:Agent").endswith("serve needs hypercorn: pip install 'realtime-dispatch[telephony]'")

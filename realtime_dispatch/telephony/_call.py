@@ -70,7 +70,7 @@ class Call:
         try:
             await self._control.hangup(self.id, api=self.api)
         except CallGone:
-            logger.info("call %s: already ended when hung up", self.id)
+            logger.debug("call %s: already ended when hung up", self.id)
         self.hung_up = True
 
     async def refer(self, target_uri: str) -> None:

@@ -17,10 +17,12 @@ when it is mounted in a framework that does not forward lifespan events to mount
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -50,7 +52,7 @@ from ._webhooks import (
 if TYPE_CHECKING:
     from ._control import CallControl
 
-__all__ = ("MAX_BODY", "TelephonyMetrics", "TelephonyServer")
+__all__ = ("APP_VARIABLE", "MAX_BODY", "OPTIONS_VARIABLE", "TelephonyMetrics", "TelephonyServer", "from_environment")
 
 logger = logging.getLogger("realtime_dispatch.telephony")
 
@@ -657,3 +659,31 @@ async def _respond(
         headers.append((b"retry-after", retry_after.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+# --- deployment: a server described by the environment -------------------------------------------
+
+APP_VARIABLE = "REALTIME_DISPATCH_SERVE_APP"
+"""``MODULE:APP``: the app ``realtime_dispatch.telephony.asgi`` serves (set by ``realtime-dispatch serve``)."""
+OPTIONS_VARIABLE = "REALTIME_DISPATCH_SERVE_OPTIONS"
+"""``TelephonyServer`` keyword options as a JSON object (``{"max_calls": 50}``), optional."""
+
+
+def from_environment() -> TelephonyServer:
+    """The ``TelephonyServer`` that ``REALTIME_DISPATCH_SERVE_APP`` (``MODULE:APP``, looked up from
+    the current directory as ``python -m`` would) and ``REALTIME_DISPATCH_SERVE_OPTIONS`` describe;
+    the secret, key and URLs come from ``OPENAI_WEBHOOK_SECRET``, ``OPENAI_API_KEY``,
+    ``OPENAI_BASE_URL`` and ``OPENAI_WEBSOCKET_BASE_URL``."""
+    spec = os.environ.get(APP_VARIABLE, "")
+    module_name, _, name = spec.partition(":")
+    if not module_name or not name:
+        raise ConfigError(f"set {APP_VARIABLE}=MODULE:APP (the app that answers the calls), not {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    target: Any = importlib.import_module(module_name)
+    for part in name.split("."):
+        target = getattr(target, part)
+    options = json.loads(os.environ.get(OPTIONS_VARIABLE) or "{}")
+    if not isinstance(options, dict):
+        raise ConfigError(f"{OPTIONS_VARIABLE} must be a JSON object of TelephonyServer options")
+    return TelephonyServer(target, **options)
