@@ -24,6 +24,7 @@ import anyio
 import anyio.abc
 import httpx
 import pytest
+import sniffio
 
 from realtime_dispatch import RealtimeApp, events, on, openai, tool
 from realtime_dispatch.simulator import CallerStep, PhoneEndpoints, PhoneNetwork, Simulator, load_caller_script
@@ -505,6 +506,8 @@ async def test_simulate_places_calls_from_the_command_line_and_stops_on_sigint()
             "--call-webhook", f"http://127.0.0.1:{port}/webhook", "--calls", "2", "--rate", "50",
             "--turn-delay", "0",
         ]  # fmt: skip
+        if sniffio.current_async_library() == "trio":
+            command.append("--trio")  # the simulator's phone network on trio too
         environment = {**os.environ, "OPENAI_WEBHOOK_SECRET": receiver.webhook_secret, "PYTHONUNBUFFERED": "1"}
         process = await anyio.open_process(command, env=environment)
         try:
@@ -524,6 +527,10 @@ async def test_simulate_places_calls_from_the_command_line_and_stops_on_sigint()
                             api_key="x", base_url=found.group(1), websocket_base_url=found.group(2)
                         )
                         receiver.task_group = task_group
+            assert len(receiver.sidebands) == 2  # both were attached before their calls could end
+            with anyio.fail_after(5):  # the calls have ended: their sidebands are being closed
+                for seen in receiver.sidebands.values():
+                    await seen.done.wait()
             process.send_signal(signal.SIGINT)
             with anyio.fail_after(10):
                 assert await process.wait() == 128 + signal.SIGINT
