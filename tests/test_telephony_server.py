@@ -909,3 +909,107 @@ def test_serve_reports_what_is_missing_in_one_line(
         importlib.util, "find_spec", lambda name, *a: None if name == "hypercorn" else real_find_spec(name, *a)
     )
     assert error_line("agent:Agent").endswith("serve needs hypercorn: pip install 'realtime-dispatch[telephony]'")
+
+
+# --- against the simulator's phone network ---------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_simulated_calls_end_to_end_with_duplicates_turns_tools_and_dtmf() -> None:
+    from realtime_dispatch.simulator import PhoneNetwork
+
+    heard: dict[str, list[str]] = {}
+    keys: dict[str, list[str]] = {}
+    looked_up: list[str] = []
+
+    class ShopAgent(RealtimeApp):
+        reconnect = None
+        session = events.Session(
+            type="realtime",
+            instructions="You answer the phone for a shop.",
+            audio=events.SessionAudio(
+                input=events.AudioInput(transcription=events.AudioTranscription(model="gpt-4o-transcribe"))
+            ),
+        )
+
+        @on("conversation.item.input_audio_transcription.completed")
+        async def transcript(self, event: events.InputAudioTranscriptionCompleted) -> None:
+            heard.setdefault(current_call().id, []).append(event.transcript)
+
+        @on("input_audio_buffer.dtmf_event_received")
+        async def key(self, event: events.InputAudioBufferDtmfEventReceived) -> None:
+            keys.setdefault(current_call().id, []).append(event.event)
+
+        @tool
+        async def lookup_order(self, order: str) -> str:
+            """Look an order up."""
+            looked_up.append(current_call().id)
+            return f"order {order} has shipped"
+
+    script = [{"say": "Hi, I'd like to check my order."}, {"say": "Please run lookup_order for 1234."}, {"dtmf": "1"}]
+    network = PhoneNetwork(caller_script=script, turn_delay=0.05, duplicate_rate=1.0, seed=7, retry_base=0.05)
+    async with network.serve() as endpoints:
+        control = CallControl(
+            api_key=KEY, base_url=endpoints.base_url, websocket_base_url=endpoints.websocket_base_url, backoff=0.01
+        )
+        server = TelephonyServer(ShopAgent, secrets=SECRET, control=control)
+        async with serve_asgi(server) as url:
+            network.webhook_url, network.webhook_secret = f"{url}/webhook", SECRET
+            records = await network.place_calls(3, rate=50)
+            assert await network.wait_ended(timeout=DEADLINE * 2)
+            await until(lambda: server.metrics.ended == 3)
+        await control.aclose()
+    calls = sorted(record.call_id for record in records)
+    for record in records:
+        assert record.ended_by == "caller", record
+        assert next(d.action for d in record.decisions if d.status == 200) == "accept"
+        assert record.sidebands == 1
+        assert record.session is not None
+        assert [t["name"] for t in record.session["tools"]] == ["lookup_order"]
+    assert sorted(heard) == sorted(keys) == sorted(set(looked_up)) == calls
+    assert all(keys[call] == ["1"] for call in calls)
+    assert all(len(heard[call]) == 2 for call in calls)
+    metrics = server.metrics
+    assert (metrics.accepted, metrics.ended, metrics.errors, metrics.failed) == (3, 3, 0, 0)
+    assert metrics.duplicates == 3  # each webhook was delivered twice, with the same id
+    assert metrics.sideband_latency.count == 3
+
+
+@pytest.mark.anyio
+async def test_a_simulated_gpt_live_call_is_answered_by_a_live_app() -> None:
+    from realtime_dispatch.simulator import PhoneNetwork
+
+    keys: list[str] = []
+    closed: list[str] = []
+
+    class LiveAgent(LiveApp):
+        reconnect = None
+        session = events.live.SessionConfig(model="gpt-live-1", instructions="You answer the phone for a shop.")
+
+        @on("transport.dtmf.received")
+        async def key(self, event: events.live.TransportDtmfReceived) -> None:
+            keys.append(event.event)
+
+        @on("session.closed")
+        async def closed_by(self, event: events.live.SessionClosedEvent) -> None:
+            closed.append(f"{current_call().id} {event.reason}")
+
+    script = [{"say": "Hello there."}, {"dtmf": "5"}]
+    network = PhoneNetwork(caller_script=script, turn_delay=0.05)
+    async with network.serve() as endpoints:
+        control = CallControl(
+            api_key=KEY, base_url=endpoints.base_url, websocket_base_url=endpoints.websocket_base_url, backoff=0.01
+        )
+        server = TelephonyServer(LiveAgent, secrets=SECRET, control=control)
+        async with serve_asgi(server) as url:
+            network.webhook_url, network.webhook_secret = f"{url}/webhook", SECRET
+            record = network.place_call(protocol="live")
+            assert await network.wait_ended([record.call_id], timeout=DEADLINE)
+            await until(lambda: server.metrics.ended == 1)
+        await control.aclose()
+    assert record.ended_by == "caller"
+    assert record.session is not None
+    assert record.session["instructions"] == "You answer the phone for a shop."
+    assert keys == ["5"]
+    assert closed == [f"{record.call_id} remote_hangup"]
+    assert (server.metrics.accepted, server.metrics.errors) == (1, 0)
