@@ -60,7 +60,7 @@ __all__ = (
 
 logger = logging.getLogger("realtime_dispatch.simulator")
 USER_AGENT = "OpenAI/1.0 (+https://platform.openai.com/docs/webhooks)"
-Protocol = Literal["realtime", "live"]
+CallProtocol = Literal["realtime", "live"]
 CallEnded = Literal["caller", "hangup", "refer", "reject", "unanswered", "shutdown"]
 
 
@@ -187,7 +187,7 @@ class CallRecord:
     """What happened to one call. Times are ``time.monotonic()`` (None: not yet, or never)."""
 
     call_id: str  # rtc_... (Realtime) or live_... (GPT-Live's session_id)
-    protocol: Protocol
+    protocol: CallProtocol
     webhook_id: str
     event_id: str
     placed_at: float
@@ -442,7 +442,7 @@ class PhoneNetwork:
 
     # --- placing calls ------------------------------------------------------------------------------
 
-    def place_call(self, *, protocol: Protocol = "realtime") -> CallRecord:
+    def place_call(self, *, protocol: CallProtocol = "realtime") -> CallRecord:
         """Place one call: its webhook goes out (in the background), and its record is returned."""
         tasks = self._tasks()
         if self.webhook_url is None or self.webhook_secret is None:
@@ -464,7 +464,9 @@ class PhoneNetwork:
         logger.info("call %s placed (%s)", record.call_id, protocol)
         return record
 
-    async def place_calls(self, count: int, *, rate: float = 10.0, protocol: Protocol = "realtime") -> list[CallRecord]:
+    async def place_calls(
+        self, count: int, *, rate: float = 10.0, protocol: CallProtocol = "realtime"
+    ) -> list[CallRecord]:
         """Place ``count`` calls, ``rate`` a second; returns their records once all are placed."""
         if rate <= 0:
             raise ValueError(f"rate is calls a second, more than 0, not {rate!r}")
@@ -540,7 +542,7 @@ class PhoneNetwork:
 
     # --- call control (the REST app calls these) -------------------------------------------------------
 
-    def find(self, call_id: str, protocol: Protocol) -> Call | None:
+    def find(self, call_id: str, protocol: CallProtocol) -> Call | None:
         """A call that has not ended, by its id and protocol."""
         call = self.calls.get(call_id)
         if call is None or call.record.protocol != protocol or call.ended.is_set():

@@ -27,7 +27,7 @@ from ..events import live as lv
 from ._live import unknown_parameter
 
 if TYPE_CHECKING:
-    from ._phone import Call, PhoneNetwork, Protocol
+    from ._phone import Call, CallProtocol, PhoneNetwork
 
 __all__ = ("CallControlApp", "serve_asgi", "serve_rest")
 
@@ -92,7 +92,7 @@ class CallControlApp:
             if scheme.lower() != "bearer" or not token.strip():
                 raise _Refusal(401, "You didn't provide an API key.", None)
         body = await _read(receive)
-        protocol: Protocol = "live" if found.group(1) == "live/sessions" else "realtime"
+        protocol: CallProtocol = "live" if found.group(1) == "live/sessions" else "realtime"
         call_id, action = found.group(2), found.group(3)
         arrived = time.monotonic()
         call = self.network.calls.get(call_id)
@@ -106,7 +106,7 @@ class CallControlApp:
             self.network.note(call, action, arrived, status, None)
         return status
 
-    async def act(self, action: str, protocol: Protocol, call_id: str, body: bytes) -> int:
+    async def act(self, action: str, protocol: CallProtocol, call_id: str, body: bytes) -> int:
         data = _json(body)
         if action == "accept" and self.network.accept_delay > 0:
             await anyio.sleep(self.network.accept_delay)
@@ -135,7 +135,7 @@ class CallControlApp:
             call.end("hangup")
         return 200
 
-    def accept(self, call: Call, protocol: Protocol, data: dict[str, Any]) -> None:
+    def accept(self, call: Call, protocol: CallProtocol, data: dict[str, Any]) -> None:
         config: Any = data
         if protocol == "live":
             config = data.get("session")
