@@ -671,3 +671,27 @@ async def test_a_realtime_app_on_the_sideband_answers_the_callers_tool_call() ->
     assert app.answers[-1] == 'Tool lookup_order returned: {"status":"shipped"}'
     assert record.session is not None
     assert record.session["tools"][0]["name"] == "lookup_order"
+
+
+async def test_the_accept_body_is_the_calls_session() -> None:
+    session = {
+        **SESSION,
+        "output_modalities": ["text"],
+        "audio": {"input": {"turn_detection": {"type": "semantic_vad", "eagerness": "high"}}},
+    }
+    receiver = Receiver(new_secret(), session=session)
+    with anyio.fail_after(15):
+        async with phone(receiver, caller_script=[{"say": "Hello there."}]) as (network, _, _):
+            record = network.place_call()
+            assert await network.wait_ended(timeout=10)
+            seen = receiver.sidebands[record.call_id]
+            with anyio.fail_after(5):
+                await seen.done.wait()
+    created = seen.events[0]["session"]
+    assert created["output_modalities"] == ["text"]
+    assert created["audio"]["input"]["turn_detection"]["type"] == "semantic_vad"
+    assert "threshold" not in created["audio"]["input"]["turn_detection"]  # replaced whole, not merged
+    assert "input_audio_buffer.speech_stopped" in seen.types()
+    assert "output_audio_buffer.started" not in seen.types()  # nothing spoken: text only
+    assert [e["text"] for e in seen.events if e["type"] == "response.output_text.done"] == ["You said: Hello there."]
+    assert record.replies == 1

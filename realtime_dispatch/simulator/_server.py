@@ -266,7 +266,16 @@ class Simulator:
         """A Realtime session for a phone call (``_phone``): ``transport`` stands for its sidebands,
         ``session`` is the accepted config merged over the defaults. Run it with ``run()``."""
         connection = RealtimeSession(self, transport, session.model or DEFAULT_MODEL, call_id=call_id, beta=False)
-        connection.session = merge(connection.session, session, _NOT_UPDATABLE)
+        merged = merge(connection.session, session, _NOT_UPDATABLE)
+        detection = session.audio.input.turn_detection if session.audio and session.audio.input else None
+        if isinstance(detection, events.TurnDetection) and merged.audio and merged.audio.input:
+            # As with session.update, a turn_detection replaces the default whole (with its own defaults).
+            detection = normalise_turn_detection(
+                detection if detection.type is not None else msgspec.structs.replace(detection, type="server_vad")
+            )
+            audio_input = msgspec.structs.replace(merged.audio.input, turn_detection=detection)
+            merged = msgspec.structs.replace(merged, audio=msgspec.structs.replace(merged.audio, input=audio_input))
+        connection.session = merged
         return connection
 
     async def transcribe(self, pcm: bytes) -> str:
