@@ -369,6 +369,47 @@ async def test_http_surface_health_unknown_paths_wrong_methods_and_oversized_bod
     assert (metrics.invalid, metrics.ignored) == (2, 2)
 
 
+@pytest.mark.anyio
+async def test_mounted_under_a_prefix_without_lifespan_it_runs_in_async_with() -> None:
+    seen = Seen()
+    service = FakeService()
+
+    class Mount:
+        """A framework that mounts the server at /phone (as Starlette does: path kept, root_path set) and
+        does not pass lifespan events on."""
+
+        def __init__(self, inner: TelephonyServer) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] == "lifespan":
+                await FakeService()(scope, receive, send)  # answers startup and shutdown itself
+                return
+            if scope["path"].startswith("/phone/"):
+                await self.inner({**scope, "root_path": "/phone"}, receive, send)
+                return
+            await _reply(send, 404)
+
+    async with service.running() as (rest, ws):
+        control = control_for(rest, ws)
+        server = TelephonyServer(phone_app(seen), secrets=SECRET, control=control)
+        async with serve_asgi(Mount(server)) as url, httpx.AsyncClient(base_url=f"{url}/phone") as client:
+            body = incoming("rtc_early")
+            early = await client.post("/webhook", content=body, headers=signed(body))
+            assert early.status_code == 503  # not running yet: the service will deliver it again
+            assert (await client.get("/health")).json()["status"] == "stopped"
+            async with server:
+                assert (await client.get("/health")).json()["status"] == "ok"
+                body = incoming("rtc_mounted")
+                assert (await client.post("/webhook", content=body, headers=signed(body))).status_code == 200
+                await until(lambda: seen.ended == ["rtc_mounted"])
+            assert (await client.get("/health")).status_code == 503
+        await control.aclose()
+    assert service.actions("rtc_mounted") == ["accept", "hangup"]
+    assert service.actions("rtc_early") == []
+    assert server.metrics.deferred == 1
+
+
 # --- deliveries, decisions, accept ---------------------------------------------------------------
 
 

@@ -158,9 +158,11 @@ class TelephonyServer:
     lifespan), to run alone (``realtime-dispatch serve``, hypercorn) or mount in Starlette/FastAPI.
 
     - ``app``: what makes the app of one call, called once per call: a ``RealtimeApp`` subclass, or
-      a function returning a new instance. Its ``api`` (``"ga"``: Realtime, ``"live"``: GPT-Live)
-      picks which webhooks it answers (``realtime.call.incoming``, ``live.transport.incoming``) and
-      the endpoints it calls. An app may decide per call with ``answer_call`` (see ``AnswersCalls``).
+      a function returning a new instance (called once more here, to learn its ``api``). The ``api``
+      (``"ga"``: Realtime, ``"live"``: GPT-Live) picks which webhooks it answers
+      (``realtime.call.incoming``; ``live.transport.incoming`` and ``live.call.incoming``) and the
+      endpoints it calls; the other API's announcement of the same call is ignored. An app may
+      decide per call with ``answer_call`` (see ``AnswersCalls``).
     - ``secrets``: the webhook signing secret(s), several while rotating; default
       ``OPENAI_WEBHOOK_SECRET``. ``tolerance``: seconds a delivery's timestamp may be off.
     - ``control``: the ``CallControl`` (REST) to use; default one from ``OPENAI_API_KEY`` and
@@ -391,9 +393,11 @@ class TelephonyServer:
         body = await _read_body(scope, receive, self.max_body)
         if body is None:  # the client left
             return
-        if isinstance(body, int):
+        if isinstance(body, tuple):
             self.metrics.invalid += 1
-            await _respond(send, body, {"error": f"body larger than {self.max_body} bytes"})
+            status, reason = body
+            logger.warning("webhook refused (%d): %s", status, reason)
+            await _respond(send, status, {"error": reason})
             return
         try:
             webhook_id = self._verifier.verify(body, headers_from_asgi(scope.get("headers", ())), now=time.time())
@@ -431,7 +435,12 @@ class TelephonyServer:
             self._deliveries.forget(webhook_id)  # so that its redelivery is acted on, here or elsewhere
             self.metrics.deferred += 1
             why = "draining" if self._draining else "not started" if task_group is None else "busy"
-            logger.info("call %s: %s, answered 503 for a redelivery", event.id, why)
+            if task_group is None and not self._draining:
+                logger.warning(
+                    "call %s: the server is not running (no ASGI lifespan: run it in `async with server:`)", event.id
+                )
+            else:
+                logger.info("call %s: %s, answered 503 for a redelivery", event.id, why)
             await _respond(send, 503, {"error": why}, retry_after="1")
             return
         if over:
@@ -618,15 +627,17 @@ def _route_path(scope: Scope) -> str:
     return path
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | int | None:
-    """The whole body; 413 (an int) past ``limit`` bytes; None if the client went away."""
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | tuple[int, str] | None:
+    """The whole body; (status, reason) for one refused unread or past ``limit`` bytes; None if the
+    client went away."""
+    too_large = (413, f"body larger than {limit} bytes")
     for name, value in scope.get("headers", ()):
         if bytes(name).lower() == b"content-length":
             try:
                 if int(value) > limit:
-                    return 413
+                    return too_large
             except ValueError:
-                return 400
+                return (400, "bad content-length header")
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -636,7 +647,7 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | int 
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return 413
+            return too_large
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
