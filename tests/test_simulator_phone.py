@@ -695,3 +695,32 @@ async def test_the_accept_body_is_the_calls_session() -> None:
     assert "output_audio_buffer.started" not in seen.types()  # nothing spoken: text only
     assert [e["text"] for e in seen.events if e["type"] == "response.output_text.done"] == ["You said: Hello there."]
     assert record.replies == 1
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the SDK's WebSocket client runs on asyncio only
+async def test_the_official_sdk_drives_call_control_and_the_sideband() -> None:
+    openai = pytest.importorskip("openai")
+    receiver = Receiver(new_secret(), accept=False)
+    with anyio.fail_after(15):
+        async with phone(receiver, attach_timeout=5) as (network, endpoints, _):
+            client = openai.AsyncOpenAI(
+                api_key="x", base_url=endpoints.base_url, websocket_base_url=endpoints.websocket_base_url, max_retries=0
+            )
+            call, live = network.place_call(), network.place_call(protocol="live")
+            await client.realtime.calls.accept(call.call_id, type="realtime", instructions="Be brief.")
+            with pytest.raises(openai.ConflictError):
+                await client.realtime.calls.accept(call.call_id, type="realtime")
+            with pytest.raises(openai.NotFoundError):
+                await client.realtime.calls.accept("rtc_unknown", type="realtime")
+            async with client.realtime.connect(call_id=call.call_id) as connection:
+                created = await connection.recv()
+                assert created.type == "session.created"
+                assert created.session.instructions == "Be brief."
+                await client.realtime.calls.refer(call.call_id, target_uri="sip:agent@example.com")
+                with anyio.fail_after(5):
+                    async for _ in connection:
+                        pass  # until the server closes the sideband
+            await client.live.sessions.reject(live.call_id, status_code=486)
+            await client.close()
+    assert call.referred_to == "sip:agent@example.com"
+    assert live.reject_status == 486
