@@ -157,3 +157,45 @@ def test_the_readme_tools_snippet_declares_its_tool() -> None:
     assert spec.parameters["required"] == ["city"]
     assert app.barge_in
     assert app.track_conversation
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_phone_agent_answers_simulated_calls(backend: str) -> None:
+    import re
+    import time
+
+    started = time.monotonic()
+    result = run_example(["examples/phone_agent.py"], backend)
+    assert time.monotonic() - started < 10
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"agent: answering calls at http://127\.0\.0\.1:\d+/webhook \(health: .*/health\)", lines[0])
+    for caller in ("+14155550001", "+14155550002"):  # accepted: two turns, the tool, the key, the transfer
+        said = [line.removeprefix(f"[{caller}] ") for line in lines if line.startswith(f"[{caller}] ")]
+        assert re.fullmatch(r"incoming call rtc_\w+: accepted", said[0])
+        assert said[1:] == [
+            "caller: Hi, I'd like to know where my order is.",
+            "agent:  You said: Hi, I'd like to know where my order is.",
+            "caller: Could you run order_status for order 1234?",
+            "tool:   order_status(order_id='abc123') -> 'order abc123 shipped yesterday and arrives on Thursday'",
+            "agent:  Tool order_status returned: order abc123 shipped yesterday and arrives on Thursday",
+            "key:    0",
+            "transferred to sip:agent@example.com",
+            "call over (transferred to sip:agent@example.com)",
+        ]
+    assert [line for line in lines if line.startswith("[+14155550003] ")] == [
+        "[+14155550003] blocked number: rejected with 403"
+    ]
+    network = lines[lines.index("the phone network saw:") + 1 :][:3]
+    assert [re.sub(r"rtc_\w+", "rtc_", line).split(";")[0] for line in network] == [
+        "  rtc_: refer to sip:agent@example.com",
+        "  rtc_: refer to sip:agent@example.com",
+        "  rtc_: reject 403",
+    ]
+    assert sum(" delivered 2x;" in line for line in network) == 2  # the duplicates, dropped by the server
+    assert (
+        "server metrics: accepted=2, rejected=1, ended=2, duplicates=2, busy=0, gone=0, taken=0, failed=0, errors=0"
+        in lines
+    )
+    assert re.fullmatch(r"  accept_latency: n=2, p50=[\d.]+ ms, max=[\d.]+ ms", lines[-2])
+    assert re.fullmatch(r"  sideband_latency: n=2, p50=[\d.]+ ms, max=[\d.]+ ms", lines[-1])
+    assert result.stderr == ""
