@@ -15,6 +15,7 @@ PUBLIC = [
     "realtime_dispatch.simulator",
     "realtime_dispatch.testing",
     "realtime_dispatch.audio",
+    "realtime_dispatch.telephony",
 ]
 
 

@@ -2,11 +2,13 @@
 
 ``WebhookVerifier`` checks a delivery's signature and age, ``DeliveryLog`` acts on each once,
 ``parse_webhook`` turns the body into an ``IncomingCall`` (or ``OtherWebhook``). All Sans-I/O.
+``CallControl`` accepts, rejects, refers and hangs up calls over REST (the ``telephony`` extra: httpx).
 ``TelephonyServer`` (an ASGI app) answers each call with a fresh ``RealtimeApp`` on its sideband;
 handlers find their ``Call`` with ``current_call()``; ``answer_call`` may ``Accept``, ``Reject`` or ``Refer``.
 """
 
 from ._call import Accept, AnswersCalls, Call, Refer, Reject, current_call
+from ._control import CallControl, CallControlError, CallControlStats, CallGone, CallTaken, is_local_url
 from ._server import TelephonyMetrics, TelephonyServer
 from ._webhooks import (
     DeliveryLog,
@@ -22,6 +24,12 @@ from ._webhooks import (
 )
 
 __all__ = (
+    "CallControl",
+    "CallControlError",
+    "CallControlStats",
+    "CallGone",
+    "CallTaken",
+    "is_local_url",
     "Accept",
     "AnswersCalls",
     "Call",
