@@ -30,7 +30,14 @@ machine behind your load balancer (its health check: ``GET /health``):
     OPENAI_WEBHOOK_SECRET=whsec_... OPENAI_API_KEY=sk-... realtime-dispatch serve phone_agent:Agent \\
         --host 0.0.0.0 --port 8000 --workers 2
 
-``--serve`` runs that command for you (``--port``, ``--workers``). See docs/telephony.md.
+``--serve`` runs that command for you (``--host``, ``--port``, ``--workers``). To try it without a phone, let the
+simulator place the calls (it prints the two URLs to give the server) and serve with them:
+
+    realtime-dispatch simulate --call-webhook http://127.0.0.1:8000/webhook --webhook-secret whsec_... --calls 5
+    OPENAI_WEBHOOK_SECRET=whsec_... OPENAI_BASE_URL=http://127.0.0.1:8766/v1 \
+        OPENAI_WEBSOCKET_BASE_URL=ws://127.0.0.1:8765/v1 .venv/bin/python examples/phone_agent.py --serve
+
+See docs/telephony.md.
 """
 
 from __future__ import annotations
@@ -202,9 +209,9 @@ def show_metrics(server: TelephonyServer) -> None:
 # --- for real: realtime-dispatch serve -----------------------------------------------------------------
 
 
-def serve_for_real(port: int, workers: int, trio: bool) -> None:
+def serve_for_real(host: str, port: int, workers: int, trio: bool) -> None:
     """Run ``realtime-dispatch serve phone_agent:Agent`` from this file's directory (replacing this process)."""
-    command = [sys.executable, "-m", "realtime_dispatch", "serve", "phone_agent:Agent", "--host", "0.0.0.0"]
+    command = [sys.executable, "-m", "realtime_dispatch", "serve", "phone_agent:Agent", "--host", host]
     command += ["--port", str(port), "--workers", str(workers), *(["--trio"] if trio else [])]
     print("running: realtime-dispatch " + " ".join(command[3:]), flush=True)
     os.chdir(Path(__file__).resolve().parent)
@@ -216,11 +223,12 @@ def main() -> None:
     parser.add_argument("--trio", action="store_true", help="run on trio instead of asyncio")
     parser.add_argument("--calls", type=int, default=3, help="simulated calls to place (offline)")
     parser.add_argument("--serve", action="store_true", help="serve real calls: realtime-dispatch serve")
+    parser.add_argument("--host", default="0.0.0.0", help="with --serve: the address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="with --serve: the port")
     parser.add_argument("--workers", type=int, default=2, help="with --serve: worker processes")
     args = parser.parse_args()
     if args.serve:
-        serve_for_real(args.port, args.workers, args.trio)
+        serve_for_real(args.host, args.port, args.workers, args.trio)
     anyio.run(offline, args.calls, backend="trio" if args.trio else "asyncio")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +201,105 @@ def test_phone_agent_answers_simulated_calls(backend: str) -> None:
     assert re.fullmatch(r"  accept_latency: n=2, p50=[\d.]+ ms, max=[\d.]+ ms", lines[-2])
     assert re.fullmatch(r"  sideband_latency: n=2, p50=[\d.]+ ms, max=[\d.]+ ms", lines[-1])
     assert result.stderr == ""
+
+
+def test_phone_agent_serve_answers_the_calls_realtime_dispatch_simulate_places(tmp_path: Path) -> None:
+    """The deployment shape: ``phone_agent.py --serve`` (``realtime-dispatch serve`` with 2 workers) answers the
+    calls that ``realtime-dispatch simulate --call-webhook`` places, then drains on SIGTERM."""
+    import json
+    import os
+    import socket
+
+    from realtime_dispatch.telephony import new_secret
+
+    secret = new_secret()
+    with socket.socket() as probe:  # a free port for the agent: the simulator's webhooks go there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = tmp_path / "caller.json"
+    script.write_text(json.dumps([{"say": "Could you run order_status for order 1234?"}, {"dtmf": "0"}]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env["OPENAI_WEBHOOK_SECRET"] = secret
+    simulate = [sys.executable, "-m", "realtime_dispatch", "simulate", "--port", "0", "--rest-port", "0"]
+    simulate += ["--call-webhook", f"http://127.0.0.1:{port}/webhook", "--calls", "2", "--rate", "10"]
+    simulate += ["--turn-delay", "0.05", "--caller-script", str(script)]
+    # Not checked: on asyncio, `simulate` stopped by SIGINT after it answered call control logs a traceback
+    # from hypercorn's cancelled connection tasks (a simulator bug, reported; on trio it stops cleanly).
+    with Lines(simulate, env, check_stderr=False) as network:
+        urls = network.wait_for(r"OPENAI_BASE_URL=(\S+) OPENAI_WEBSOCKET_BASE_URL=(\S+)")
+        env["OPENAI_BASE_URL"], env["OPENAI_WEBSOCKET_BASE_URL"] = urls[1], urls[2]
+        serve = [sys.executable, "examples/phone_agent.py", "--serve", "--host", "127.0.0.1", "--port", str(port)]
+        with Lines([*serve, "--workers", "2"], env) as agent:
+            for _ in range(2):  # the webhooks are retried until the workers are up
+                network.wait_for(r"call rtc_\w+: webhook .*; accepted .* ended \+[\d.]+ s by refer")
+                agent.wait_for(r"call over \(transferred to sip:agent@example.com\)")
+            agent.process.send_signal(signal.SIGTERM)  # drain, then exit
+            assert agent.process.wait(timeout=15) == 0
+    said = agent.seen
+    assert said[0] == f"running: realtime-dispatch serve phone_agent:Agent --host 127.0.0.1 --port {port} --workers 2"
+    assert said[1].startswith("answering calls for phone_agent:Agent (ga) at http://127.0.0.1:")
+    assert sum(line.endswith("] key:    0") for line in said) == 2
+    assert sum("] tool:   order_status(" in line for line in said) == 2
+
+
+class Lines:
+    """A process whose stdout is read line by line in a thread; stderr goes to a file. Leaving the block
+    interrupts it (SIGINT), kills it if it lingers, and checks that stderr has no traceback."""
+
+    def __init__(self, command: list[str], env: dict[str, str], *, check_stderr: bool = True) -> None:
+        import queue
+        import tempfile
+
+        self.command, self.env, self.check_stderr = command, env, check_stderr
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self.errors = tempfile.TemporaryFile("w+")  # noqa: SIM115  (closed in __exit__)
+
+    def __enter__(self) -> Lines:
+        import threading
+
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=self.errors, text=True, env=self.env, cwd=ROOT
+        )
+        self.reader = threading.Thread(target=self.read, daemon=True)
+        self.reader.start()
+        return self
+
+    def read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, timeout: float = 15) -> re.Match[str]:
+        import queue
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no line matching {pattern!r} in {timeout} s: {self.seen}") from None
+            self.seen.append(line)
+            if found := re.search(pattern, line):
+                return found
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGINT)
+                try:
+                    self.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+            self.reader.join(timeout=5)
+            while not self.lines.empty():
+                self.seen.append(self.lines.get())
+            self.errors.seek(0)
+            errors = self.errors.read()
+            assert not self.check_stderr or "Traceback" not in errors, errors
+        finally:
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+            self.errors.close()
