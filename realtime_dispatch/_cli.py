@@ -68,7 +68,9 @@ def _simulate_phone(args: argparse.Namespace, backend: str, responder: Responder
 
     if args.tls or args.certfile is not None:
         raise UsageError("--call-webhook serves ws:// and http:// only: leave out --tls and --certfile")
-    secret = args.webhook_secret or os.environ.get("OPENAI_WEBHOOK_SECRET")
+    # The environment may hold several secrets (a rotation): sign with the first.
+    rotation = os.environ.get("OPENAI_WEBHOOK_SECRET", "").replace(",", " ").split()
+    secret = args.webhook_secret or (rotation[0] if rotation else "")
     if not secret:
         raise UsageError("--call-webhook needs --webhook-secret (or OPENAI_WEBHOOK_SECRET)")
     try:

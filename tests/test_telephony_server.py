@@ -740,6 +740,7 @@ async def test_handlers_hang_up_and_transfer_through_current_call_and_get_dtmf()
     assert rig.service.actions("rtc_operator") == ["accept", "refer"]
     assert [r.body for r in rig.service.requests if r.action == "refer"] == [{"target_uri": "sip:operator@example.com"}]
     assert rig.service.sideband_paths[0] == "/v1/realtime?call_id=rtc_keys"
+    assert rig.server.metrics.referred == 1  # a transfer from a handler counts too
 
 
 @pytest.mark.anyio
@@ -819,6 +820,9 @@ def test_configuration_errors_at_construction(monkeypatch: pytest.MonkeyPatch) -
         TelephonyServer(RealtimeApp, control=control)
     monkeypatch.setenv("OPENAI_WEBHOOK_SECRET", SECRET)
     assert TelephonyServer(RealtimeApp, control=control).api == "ga"
+    monkeypatch.setenv("OPENAI_WEBHOOK_SECRET", f"{new_secret()}, {SECRET}")  # a rotation: both are valid
+    assert TelephonyServer(RealtimeApp, control=control).api == "ga"
+    monkeypatch.setenv("OPENAI_WEBHOOK_SECRET", SECRET)
     assert TelephonyServer(lambda: LiveApp(), control=control).api == "live"
     with pytest.raises(ConfigError, match="takes no phone calls"):
         TelephonyServer(TranslationApp, control=control)

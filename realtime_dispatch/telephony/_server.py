@@ -72,7 +72,8 @@ class TelephonyMetrics:
     """What a ``TelephonyServer`` did, for an operator: counters since start, and two latencies.
 
     - ``active``: calls in progress now (being decided, or running);
-    - ``accepted``, ``rejected`` (by the app's ``answer_call``), ``referred`` (likewise), ``busy``
+    - ``accepted``, ``rejected`` (by the app's ``answer_call``), ``referred`` (by ``answer_call``, or
+      from a handler with ``current_call().refer()``), ``busy``
       (rejected over ``max_calls``), ``ended`` (accepted calls whose app has finished);
     - ``duplicates``: deliveries already seen (same ``webhook-id``, or a call already in progress);
       ``invalid``: deliveries refused (bad or missing signature, stale, malformed); ``ignored``: other
@@ -215,7 +216,10 @@ class TelephonyServer:
         if max_body < 1:
             raise ValueError(f"max_body must be >= 1, not {max_body!r}")
         self.api: Literal["ga", "live"] = _api_of(app)
-        given = secrets if secrets is not None else os.environ.get("OPENAI_WEBHOOK_SECRET")
+        # OPENAI_WEBHOOK_SECRET may hold several secrets (rotation), separated by spaces or commas: a
+        # whsec_ secret is base64, which has neither.
+        from_env = os.environ.get("OPENAI_WEBHOOK_SECRET", "").replace(",", " ").split()
+        given = secrets if secrets is not None else from_env
         if not given:
             raise ConfigError("no webhook secret: pass secrets= or set OPENAI_WEBHOOK_SECRET")
         try:
@@ -572,6 +576,8 @@ class TelephonyServer:
             logger.exception("call %s: the app failed", call.id)
         finally:
             self.metrics.ended += 1
+            if call.referred_to:  # transferred from a handler (current_call().refer())
+                self.metrics.referred += 1
             if not (call.hung_up or call.referred_to):  # a call never outlives its app
                 with anyio.move_on_after(_CLEANUP, shield=True):
                     await _hang_up(call, quiet=True)
