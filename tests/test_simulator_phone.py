@@ -534,6 +534,12 @@ async def test_simulate_places_calls_from_the_command_line_and_stops_on_sigint()
             process.send_signal(signal.SIGINT)
             with anyio.fail_after(10):
                 assert await process.wait() == 128 + signal.SIGINT
+            errors = b""
+            assert process.stderr is not None
+            with anyio.fail_after(5):
+                async for chunk in process.stderr:
+                    errors += chunk
+            assert b"Traceback" not in errors, errors.decode()  # a Ctrl-C stops it cleanly
         finally:
             if process.returncode is None:
                 process.kill()

@@ -267,7 +267,11 @@ async def serve_asgi(app: Callable[..., Awaitable[None]], host: str, port: int) 
         serve = serve_asyncio
 
     async def run() -> None:
-        await serve(app, config, shutdown_trigger=trigger)
+        # Shielded: it stops by its trigger (set when the block ends, however it ends), so a Ctrl-C
+        # that cancels everything still lets hypercorn close its connections (graceful_timeout)
+        # instead of cutting its connection tasks off mid-callback.
+        with anyio.CancelScope(shield=True):
+            await serve(app, config, shutdown_trigger=trigger)
 
     async with anyio.create_task_group() as task_group:
         task_group.start_soon(run)
