@@ -105,6 +105,10 @@ class Summary:
     cost: float | None  # USD, from ``usage`` and the price table; None when the model's price is unknown
     model: str | None
     prices: dict[str, float]  # the per-unit prices used (documented, overridable)
+    # Every latency sample, in order (app.metrics' ``Latency`` keeps them as its window): the p50/p95 above are
+    # taken over the last 1,000, as ``Latency.percentile`` does.
+    voice_latencies: tuple[float, ...] = ()
+    response_latencies: tuple[float, ...] = ()
 
 
 @dataclass(slots=True)
