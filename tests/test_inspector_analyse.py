@@ -21,6 +21,7 @@ import anyio
 import pytest
 
 from realtime_dispatch import (
+    Connection,
     LiveApp,
     RealtimeApp,
     ToolCall,
@@ -39,7 +40,7 @@ from realtime_dispatch.events import live, translation
 from realtime_dispatch.inspector._analyse import DEFAULT_PRICES, analyse, load
 from realtime_dispatch.inspector._view import SessionView
 from realtime_dispatch.simulator import EchoResponder, Reply, Simulator
-from realtime_dispatch.testing import Recorder, virtual_time
+from realtime_dispatch.testing import Recorder, faulty, virtual_time
 
 RECORDED = Path(__file__).parent / "data" / "recorded"
 FILES = sorted(RECORDED.rglob("*.jsonl"))
@@ -152,6 +153,55 @@ def test_broken_and_unknown_frames_become_marks_never_errors() -> None:
     assert len(errors) == 6  # not JSON, response.done, a list, the error event, the undecodable, the bad delta
     assert "brand.new.event" in [event.type for event in view.events]  # unknown types are shown, not marked
     assert not any("brand.new.event" in label for label in errors)
+
+
+def test_the_latency_rules_are_those_of_metrics_observe() -> None:
+    """Out-of-band creates and responses are not timed; a speech_started cancels a pending voice latency; an
+    error naming a create drops it; a create is paired with the next response.created that answers."""
+
+    def line(t: float, direction: str, frame: dict[str, Any]) -> dict[str, Any]:
+        if direction == "in":
+            frame["event_id"] = f"event_{t}"  # a frame the app's codec rejects is not timed (its metrics never saw it)
+        return {"dir": direction, "connection": 1, "t": t, "frame": frame}
+
+    def created(rid: str, conversation: str | None = "conv_1") -> dict[str, Any]:
+        return {"type": "response.created", "response": {"id": rid, "conversation_id": conversation}}
+
+    def delta(rid: str, kind: str = "response.output_audio.delta") -> dict[str, Any]:
+        return {"type": kind, "response_id": rid, "item_id": f"i_{rid}", "output_index": 0, "content_index": 0,
+                "delta": "AAAA"}  # fmt: skip
+
+    def done(rid: str) -> dict[str, Any]:
+        return {"type": "response.done", "response": {"id": rid, "conversation_id": "conv_1", "status": "completed"}}
+
+    recording = [
+        line(0.0, "connect", {}),
+        line(1.0, "out", {"type": "response.create", "event_id": "c_oob", "response": {"conversation": "none"}}),
+        line(1.1, "in", created("r_oob", conversation=None)),
+        line(1.2, "in", delta("r_oob")),
+        line(1.3, "in", done("r_oob")),
+        line(2.0, "out", {"type": "response.create", "event_id": "c_bad"}),
+        line(2.1, "in", {"type": "error", "error": {"type": "invalid_request_error", "message": "no",
+                                                    "event_id": "c_bad"}}),
+        line(3.0, "in", {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 900, "item_id": "u1"}),
+        line(3.2, "in", {"type": "input_audio_buffer.speech_started", "audio_start_ms": 1000, "item_id": "u2"}),
+        line(4.0, "in", {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 1900, "item_id": "u2"}),
+        line(4.1, "out", {"type": "response.create", "event_id": "c_1"}),
+        line(4.5, "in", created("r_1")),
+        line(4.75, "in", delta("r_1", "response.output_audio_transcript.delta")),
+        line(5.0, "in", delta("r_1")),
+        line(5.1, "in", delta("r_1")),
+        line(5.5, "in", done("r_1")),
+    ]  # fmt: skip
+    view = analyse(load(recording))
+    assert view.summary is not None
+    assert view.summary.voice_latencies == pytest.approx((1.0,))  # 4.0 -> 5.0: the first stop was cancelled
+    assert view.summary.response_latencies == pytest.approx((0.65,))  # c_1 at 4.1 -> the transcript delta at 4.75
+    assert [turn.response_id for turn in view.turns] == ["r_1"]  # the out-of-band response is no turn
+    (turn,) = view.turns
+    assert turn.user_speech_end == pytest.approx(4.0)
+    assert turn.first_audio == pytest.approx(5.0)
+    assert "out-of-band response" in [mark.label for mark in view.marks]
 
 
 # --- sessions recorded against the simulator --------------------------------------------------------
@@ -385,6 +435,35 @@ async def test_a_translation_session(tmp_path: Path) -> None:
     usage = view.summary.usage
     assert usage["input_audio_seconds"] == pytest.approx(1.9, abs=0.01)  # the clip and its trailing silence
     assert usage["output_audio_seconds"] >= 1.5
+
+
+@pytest.mark.anyio
+async def test_a_reconnect_is_marked_and_each_connection_is_a_span(tmp_path: Path) -> None:
+    path = tmp_path / "reconnect.jsonl"
+
+    class App(RealtimeApp):
+        collect_metrics = True
+        connected = 0
+
+        async def on_connect(self, connection: Connection) -> None:
+            self.connected += 1
+            if self.connected == 2:
+                await connection.close()
+
+    app = App()
+    async with Simulator().serve(host="127.0.0.1", port=0) as base_url:
+        target = faulty(openai("gpt-realtime", base_url=base_url), drop_after=1)
+        with anyio.fail_after(10):
+            await app.run_async(Recorder(target, path))
+    assert app.metrics.reconnects == 1
+    view = analyse(load(path))
+    connections = [span for span in view.spans if span.lane == "connection"]
+    assert [span.label.split(":")[0] for span in connections] == ["connection 1", "connection 2"]
+    assert connections[0].end is not None
+    assert connections[0].end <= connections[1].start
+    labels = [mark.label for mark in view.marks if mark.lane == "connection"]
+    assert "reconnect: connection 2" in labels
+    assert any(label.startswith("closed 1006") for label in labels)
 
 
 # --- scale and scrubbing ----------------------------------------------------------------------------

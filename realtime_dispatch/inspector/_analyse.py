@@ -517,12 +517,11 @@ class _Analysis:
         self.utterance: tuple[_Open, _Open | None] | None = None  # (speech span, transcript span)
         self.utterance_end_ms = -(10**9)
         self.reply_text: _Open | None = None
-        self.reply_end_ms = -(10**9)
         self.stream_audio: _Open | None = None
         self.last_audio = 0.0
         self.translation_in_ms = -(10**9)
         self.translation_out_ms = -(10**9)
-        self.pending_user_end: float | None = None
+        self.live_turn: _Turn | None = None  # GPT-Live: the turn of the user's last utterance
 
     def _codec(self) -> Any:
         if self.protocol == "live":
@@ -734,6 +733,8 @@ class _Analysis:
         if call_id is None or call_id in self.tools or call_id in self.tool_response:
             return
         self.tools[call_id] = self.open("tools", "tool", name or "tool", event)
+        if self.live_turn is not None and self.protocol == "live":
+            response_id = f"live turn {self.live_turn.index}"
         self.tool_response[call_id] = response_id
         turn = self.turn_of.get(response_id or "")
         if turn is not None:
@@ -959,13 +960,14 @@ class _Analysis:
             return
         response_id = _str(response.get("id"))
         conversation = response.get("conversation_id", "")  # absent: an older server; null: out of band
-        if self.observed and self.create_sent and response_id and conversation is not None:
+        # Metrics pair a create with a response whose conversation_id is set (absent counts as unset there)...
+        if self.observed and self.create_sent and response_id and response.get("conversation_id") is not None:
             self.awaiting[response_id] = self.create_sent.pop(next(iter(self.create_sent)))
             while len(self.awaiting) > 16:
                 del self.awaiting[next(iter(self.awaiting))]
         if response_id is not None:
             self.active.add(response_id)
-        if conversation is None:
+        if conversation is None:  # ...while a turn is any response not explicitly out of band
             self.mark("assistant text", "out-of-band response", "text", event)
             return
         start = self.user_start if self.user_start is not None else self.t
@@ -1047,6 +1049,10 @@ class _Analysis:
                     if event is not None:
                         said.events.append(event)
                     utterance = self.utterance = (said, heard)
+                    self.live_turn = _Turn(len(self.turns) + 1, said.start, None, None)
+                    self.turns.append(self.live_turn)
+                    self.turn_of[f"live turn {self.live_turn.index}"] = self.live_turn
+                    self.reply_text = None  # the user spoke: what the assistant says next is a new span
                 speech, words = utterance
                 speech.end = self.live_time(end_ms)
                 self.utterance_end_ms = max(self.utterance_end_ms, end_ms)
@@ -1055,13 +1061,14 @@ class _Analysis:
                     if sum(map(len, words.text)) < MAX_LABEL:
                         words.text.append(delta)
                     words.label = "".join(words.text)
-                self.pending_user_end = t
+                if self.live_turn is not None:
+                    self.live_turn.user_speech_end = speech.end
             else:
                 span = self.reply_text
-                if span is None or start_ms > self.reply_end_ms + _LIVE_GAP_MS:
+                quiet = span is not None and span.end is not None and t - span.end > 2.0
+                if span is None or quiet:
                     span = self.reply_text = self.open("assistant text", "text", "", event)
                 span.end = t
-                self.reply_end_ms = max(self.reply_end_ms, end_ms)
                 if sum(map(len, span.text)) < MAX_LABEL:
                     span.text.append(delta)
                 span.label = "said: " + "".join(span.text)
@@ -1108,12 +1115,8 @@ class _Analysis:
         gap = _LIVE_AUDIO_GAP if self.timed else UNTIMED_STEP * 1.5
         if span is None or t - self.last_audio > gap:
             span = self.stream_audio = self.open("assistant audio", "audio", "audio", self.event(index, record, kind))
-            if self.protocol == "live" and self.pending_user_end is not None:
-                turn = _Turn(len(self.turns) + 1, self.utterance[0].start if self.utterance else t, None, None)
-                turn.user_speech_end = self.utterance[0].end if self.utterance else None
-                turn.first_audio = t
-                self.turns.append(turn)
-                self.pending_user_end = None
+            if self.live_turn is not None and self.live_turn.first_audio is None:
+                self.live_turn.first_audio = t
         else:
             self.dropped += 1
         span.end = t
