@@ -402,11 +402,14 @@ class _Open:
         self.text: list[str] = []
 
     def span(self) -> Span:
+        label = self.label
+        if self.kind == "audio" and self.count and label.startswith("audio"):
+            label = f"audio, {self.count} deltas" + label[len("audio") :]
         return Span(
             lane=self.lane,
             start=self.start,
             end=self.end,
-            label=_cut(self.label),
+            label=_cut(label),
             kind=self.kind,
             cut_at=self.cut_at,
             outcome=self.outcome,
@@ -494,6 +497,7 @@ class _Analysis:
         self.item_response: dict[str, str] = {}  # assistant item id -> response id
         self.truncated: set[str] = set()
         self.connections: dict[int, _Open] = {}
+        self.connection_spans = 0  # spans before this index belong to connections that ended
         self.closed: set[int] = set()
         self.connection = 0
         # turns
@@ -648,9 +652,23 @@ class _Analysis:
         self.speech_stopped = None
 
     def end_connection(self, number: int) -> None:
+        """The connection is gone: so is everything still open on it (a tool call without its output was
+        cancelled: the library never answers it on the next connection)."""
         span = self.connections.get(number)
         if span is not None and span.end is None:
             span.end = self.t
+        for span in self.spans[self.connection_spans :]:
+            if span.end is None and span.kind != "connection":
+                span.end = self.t
+                if span.kind == "tool":
+                    span.outcome = "cancelled"
+        self.connection_spans = len(self.spans)
+        for table in (self.audio, self.buffer_audio, self.texts, self.transcripts, self.tools):
+            table.clear()
+        self.speech = self.stream_audio = self.reply_text = None
+        self.utterance = None
+        self.live_turn = None
+        self.active.clear()
 
     def on_connect(self, index: int, record: Recorded) -> None:
         event = self.event(index, record, "connect")
@@ -837,7 +855,6 @@ class _Analysis:
             span = self.audio.pop((_str(frame.get("response_id")), _str(frame.get("item_id"))), None)
             if span is not None:
                 span.end = t
-                span.label = f"audio, {span.count} deltas" + span.label[len("audio") :]
                 self.attach(span, event)
         elif kind in _TEXT_DONE:
             transcript = "transcript" in kind
@@ -996,7 +1013,6 @@ class _Analysis:
         for key in [key for key in self.audio if key[0] == response_id]:  # no audio.done: ends with the response
             span = self.audio.pop(key)
             span.end = self.t
-            span.label = f"audio, {span.count} deltas" + span.label[len("audio") :]
             if status == "cancelled" and span.cut_at is None:
                 span.cut_at = self.t
         usage = response.get("usage")
@@ -1121,7 +1137,6 @@ class _Analysis:
             self.dropped += 1
         span.end = t
         span.count += 1
-        span.label = f"audio, {span.count} deltas"
         self.last_audio = t
         if self.protocol == "translation":
             delta = frame.get("delta")
@@ -1184,8 +1199,6 @@ class _Analysis:
         for span in self.spans:  # text still streaming when the recording ended: show what came
             if span.kind == "text" and not span.label and span.text:
                 span.label = "".join(span.text)
-            if span.kind == "audio" and span.end is None and span.count:
-                span.label = f"audio, {span.count} deltas" + span.label[len("audio") :]
         if not self.timed:
             self.notes.append(
                 "The recording has no timestamps (bare server frames): times are frame order "
