@@ -1,5 +1,5 @@
-"""The ``realtime-dispatch`` command: run your app, record a session, replay a recording, or
-try the demo against the built-in simulator."""
+"""The ``realtime-dispatch`` command: run your app, record a session, replay or inspect a recording,
+or try the demo against the built-in simulator."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ __all__ = ("DemoApp", "main")
 _REALTIME_MODEL = "gpt-realtime"
 
 
-async def _demo(url: str | None, model: str) -> None:
-    await run_demo(url, model)  # the demo's app and script: realtime_dispatch/demo.py
+async def _demo(url: str | None, model: str, report: Path | bool = True) -> None:
+    await run_demo(url, model, report=report)  # the demo's app and script: realtime_dispatch/demo.py
 
 
 async def _simulate(
@@ -194,7 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "replay":
             return _replay(args.file)
         if args.command == "demo":
-            return _interruptible(backend, _demo, args.url, args.model)
+            report = False if args.no_report else args.report or True
+            return _interruptible(backend, _demo, args.url, args.model, report)
+        if args.command == "inspect":
+            return _inspect(args.recording, args.output, args.prices)
         if args.command == "simulate":
             try:
                 responder = _load_responder(args.responder, args.script)
@@ -254,6 +257,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     demo = commands.add_parser("demo", parents=[common], help="a scripted conversation against the built-in simulator")
     demo.add_argument("--url", help="a real endpoint's base URL instead (e.g. wss://api.openai.com/v1)")
     demo.add_argument("--model", default="gpt-realtime", help="the model")
+    reports = demo.add_mutually_exclusive_group()
+    reports.add_argument(
+        "--report", metavar="REPORT.html", type=Path, help="write the session's report here (default: a temporary file)"
+    )
+    reports.add_argument("--no-report", action="store_true", help="do not record the session nor write its report")
 
     simulate = commands.add_parser(
         "simulate",
@@ -333,7 +341,28 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "replay", parents=[common], help="list the events of a recording (server frames, or a file from record)"
     )
     replay.add_argument("file", type=Path, help="the recording (JSONL)")
-    return parser, {"run": run, "record": record, "demo": demo, "simulate": simulate, "serve": serve, "replay": replay}
+
+    report = commands.add_parser(
+        "inspect",
+        parents=[common],
+        help="a recording as one HTML page: its timeline, turn latencies, usage and estimated cost",
+        description="Write a self-contained HTML report of a recording (a file from record or Recorder, or server"
+        " frames, one per line): a timeline of its lanes, a table of its turns' latencies, its usage and"
+        " an estimated cost (docs/observability.md).",
+    )
+    report.add_argument("recording", metavar="RECORDING.jsonl", type=Path, help="the recording (JSONL)")
+    report.add_argument(
+        "-o", "--output", metavar="REPORT.html", type=Path, help="the report (default: next to the recording, .html)"
+    )
+    report.add_argument(
+        "--prices",
+        metavar="PRICES.json",
+        type=Path,
+        help='prices instead of the built-in table: {"MODEL": {"text_in": 4.0, ...}} or one model\'s, in USD per 1M'
+        " tokens (text_in, text_out, audio_in, audio_out, cached_in) or per minute (voice_minute)",
+    )
+    verbs = {"run": run, "record": record, "demo": demo, "simulate": simulate, "serve": serve, "replay": replay}
+    return parser, {**verbs, "inspect": report}
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -599,6 +628,48 @@ def _show_record(record: dict[str, Any]) -> tuple[str, bool]:
         return decode(msgspec.json.encode(frame)).type, True
     except events.DecodeError as exc:
         return f"DecodeError: {exc}", False
+
+
+def _inspect(recording: Path, output: Path | None, prices: Path | None) -> int:
+    """``inspect RECORDING``: write its report and say where. A file that is missing or is not JSONL (its first
+    line is not a JSON object), or prices that cannot be read: one line, exit 2; a report that cannot be
+    written: one line, exit 1."""
+    from .inspector import inspect as write_report
+
+    def fail(reason: str, status: int = EXIT_USAGE) -> int:
+        print(f"realtime-dispatch inspect: error: {' '.join(reason.split())}", file=sys.stderr)
+        return status
+
+    try:
+        with recording.open("rb") as file:
+            first = next((line for line in file if line.strip()), None)
+    except FileNotFoundError:
+        return fail(f"no such file: {str(recording)!r}")
+    except IsADirectoryError:
+        return fail(f"{str(recording)!r} is a directory, not a recording")
+    except OSError as exc:
+        return fail(f"cannot read {str(recording)!r}: {exc.strerror or exc}")
+    if first is None:
+        return fail(f"{str(recording)!r} is empty: no frames to show")
+    try:
+        record = msgspec.json.decode(first)
+    except msgspec.DecodeError:
+        record = None
+    if not isinstance(record, dict):
+        return fail(
+            f"{str(recording)!r} is not JSONL: its first line is not a JSON object"
+            " (a recording from record or Recorder, or server frames, one per line)"
+        )
+    try:
+        report = write_report(recording, output, prices=prices)
+    except ValueError as exc:  # the prices file is not a table of prices
+        return fail(str(exc))
+    except OSError as exc:
+        if prices is not None and exc.filename == str(prices):
+            return fail(f"cannot read the prices {str(prices)!r}: {exc.strerror or exc}")
+        return fail(f"cannot write the report: {exc.strerror or exc} ({exc.filename})", EXIT_FAILED)
+    print(f"report: {report.resolve().as_uri()}")
+    return EXIT_OK
 
 
 # --- serve: answer phone calls -------------------------------------------------------------------------
