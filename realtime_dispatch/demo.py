@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import math
 import os
 import sys
+import tempfile
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,7 +34,7 @@ import anyio
 from . import events
 from ._app import RealtimeApp, on
 from ._connection import Connection
-from ._endpoints import openai
+from ._endpoints import Endpoint, openai
 from ._tools import tool
 from .audio import duration_ms, send_audio
 
@@ -276,7 +278,7 @@ def _source() -> str:
         return str(path)
 
 
-def _what_next(app: DemoApp) -> None:
+def _what_next(app: DemoApp, report: Path | None = None) -> None:
     style = app.style
     rows = [
         ("read the demo's code", _source(), ""),
@@ -287,11 +289,22 @@ def _what_next(app: DemoApp) -> None:
     for what, command, why in rows:
         extra = style.dim(f"  ({why})") if why else ""
         app.say(f"  {what + ':':<22}{style.code(command)}{extra}")
+    if report is not None:  # last, where the eye ends
+        hint = style.dim("  (this session as a timeline, with its latencies: open it in a browser)")
+        app.say(f"\nreport: {style.code(report.resolve().as_uri())}{hint}")
 
 
-async def run(url: str | None = None, model: str = "gpt-realtime", *, out: TextIO | None = None) -> None:
+async def run(
+    url: str | None = None,
+    model: str = "gpt-realtime",
+    *,
+    out: TextIO | None = None,
+    report: str | os.PathLike[str] | bool = True,
+) -> None:
     """Run the demo: against the built-in simulator (its echo responder answers), or against ``url``; then
-    say what to read and run next. ``out`` defaults to stdout, in colour on a terminal (see ``use_color``)."""
+    say what to read and run next. ``out`` defaults to stdout, in colour on a terminal (see ``use_color``).
+    ``report``: record the session and write its report (``realtime-dispatch inspect``) to this HTML file, or
+    (True, the default) to a new temporary directory; False: neither."""
     out = out or sys.stdout
     style = Style(use_color(out))
     title = style.heading("realtime-dispatch demo")
@@ -299,8 +312,8 @@ async def run(url: str | None = None, model: str = "gpt-realtime", *, out: TextI
         # A real server's VAD would not take the generated tone for speech: commit the audio turn by hand.
         app = DemoApp(vad=False, out=out, style=style)
         app.say(f"{title}: a scripted conversation with {model} at {url}\n")
-        await app.run_async(openai(model, base_url=url))
-        _what_next(app)
+        written = await _run_recorded(app, openai(model, base_url=url), report)
+        _what_next(app, written)
         return
     from .simulator import Simulator
 
@@ -310,20 +323,47 @@ async def run(url: str | None = None, model: str = "gpt-realtime", *, out: TextI
         app.say(style.dim(f"  serving {base_url} on this machine: no API key, no network"))
         app.say(f"  The answers come from the simulator's {style.heading('echo responder')}, not a model: it repeats")
         app.say('  what it hears, calls a tool the message names, and "transcribes" audio as its length.\n')
-        await app.run_async(openai(model, base_url=base_url))
-    _what_next(app)
+        written = await _run_recorded(app, openai(model, base_url=base_url), report)
+    _what_next(app, written)
+
+
+async def _run_recorded(app: DemoApp, endpoint: Endpoint, report: str | os.PathLike[str] | bool) -> Path | None:
+    """Run the app, recorded by a ``Recorder`` (secrets scrubbed), then write the session's report: its path."""
+    if report is False:
+        await app.run_async(endpoint)
+        return None
+    from .testing import Recorder
+
+    html = Path(tempfile.mkdtemp(prefix="realtime-dispatch-demo-")) / "demo.html" if report is True else Path(report)
+    recording = html.with_suffix(".jsonl") if html.suffix != ".jsonl" else html.with_name(html.name + ".jsonl")
+    await app.run_async(Recorder(endpoint, recording))
+    from .inspector import inspect
+
+    try:
+        return inspect(recording, html)
+    except (OSError, ValueError) as exc:
+        app.say("\n" + app.style.error(f"[report not written: {exc}]"))
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m realtime_dispatch.demo [--url URL] [--model M] [--trio]``: the same as ``realtime-dispatch
-    demo``. Exit 0, or 130 on Ctrl-C."""
+    """``python -m realtime_dispatch.demo [--url URL] [--model M] [--trio] [--report PATH | --no-report]``: the same
+    as ``realtime-dispatch demo``. Exit 0, or 130 on Ctrl-C."""
     parser = argparse.ArgumentParser(prog="realtime_dispatch.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a real endpoint's base URL instead (e.g. wss://api.openai.com/v1)")
     parser.add_argument("--model", default="gpt-realtime")
     parser.add_argument("--trio", action="store_true", help="run on trio instead of asyncio")
+    reports = parser.add_mutually_exclusive_group()
+    reports.add_argument(
+        "--report", metavar="REPORT.html", help="write the session's report here (default: a temp file)"
+    )
+    reports.add_argument("--no-report", action="store_true", help="do not record the session nor write its report")
     args = parser.parse_args(argv)
+    report: str | bool = False if args.no_report else args.report or True
     try:
-        anyio.run(run, args.url, args.model, backend="trio" if args.trio else "asyncio")
+        anyio.run(
+            functools.partial(run, args.url, args.model, report=report), backend="trio" if args.trio else "asyncio"
+        )
     except KeyboardInterrupt:
         return 130
     except BaseExceptionGroup as group:  # trio: Ctrl-C inside a task group
