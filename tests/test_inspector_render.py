@@ -381,3 +381,18 @@ def test_the_demo_writes_a_report_by_default(capsys: pytest.CaptureFixture[str])
         for file in path.parent.iterdir():
             file.unlink()
         path.parent.rmdir()
+
+
+def test_inspect_takes_prices_from_a_file_or_a_mapping(tmp_path: Path) -> None:
+    from realtime_dispatch.inspector import inspect
+
+    recording = tmp_path / "session.jsonl"
+    write_recording(recording)
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"gpt-realtime": {"text_in": 1.5, "text_out": 2.5}}))
+    assert main(["inspect", str(recording), "--prices", str(prices)]) == 0
+    page = (tmp_path / "session.html").read_text()
+    assert 'data-field="price.text_in" data-value="1.5"' in page
+    assert "the prices of prices.json" in page
+    report = inspect(recording, tmp_path / "flat.html", prices={"text_in": 3.0})
+    assert 'data-field="price.text_in" data-value="3.0"' in report.read_text()

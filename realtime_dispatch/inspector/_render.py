@@ -19,11 +19,14 @@ DOM hooks (for the browser test; the numbers are those shown):
   ``data-mark-count`` (the spans and marks on that lane) and an ``<svg class="track">`` the script fills.
 - ``#turns tbody tr[data-turn="<Turn.index>"]``: one per turn; its cells carry ``data-field`` (``index``,
   ``start``, ``voice_latency``, ``response_latency``, ``tool_time``, ``tools``, ``interrupted``,
-  ``interrupted_at_ms``, ``status``) and, for numbers, ``data-value`` (the exact value, ``repr`` of the
-  float, in seconds; empty for None).
+  ``interrupted_at_ms``, ``status``) and ``data-value``: the exact value (``repr``: seconds for the
+  latencies, ``start`` and ``tool_time``, the int for ``index`` and ``interrupted_at_ms``; empty for None),
+  ``true``/``false`` for ``interrupted``, the status itself; ``tools`` has none (its text is the names, ", ").
+- ``#timeline[data-drawn]``: how many bars and marks the script drew for the window in view (set once drawn);
+  ``#window``: the window's times and that count, as text; ``#tip`` the tooltip, ``#details`` a clicked item's.
 - ``#turns tfoot``: ``data-field`` ``voice_latency_p50``, ``voice_latency_p95``, ``response_latency_p50``,
   ``response_latency_p95``; ``#summary`` the same four, and ``duration``, ``frames``, ``turns``, ``model``,
-  ``cost``, ``usage.<key>``, ``price.<key>``.
+  ``cost``; ``#usage`` (when there is a summary): ``usage.<key>`` and ``price.<key>``.
 
 Number rules (``format_ms`` and friends; the cell's text is exactly this):
 
@@ -446,7 +449,7 @@ svg.track,#axis{flex:1;min-width:0;height:100%;display:block}
 .m path{stroke:#fff;stroke-width:1}
 .m.k-error line{stroke:var(--error)}.m.k-connection line{stroke:var(--connection)}
 .m.k-audio line{stroke:#e05252}.m line{stroke:#64748b}
-#tip{position:fixed;z-index:10;max-width:540px;max-height:70vh;overflow:hidden;background:#fff;
+#tip{position:fixed;z-index:10;width:max-content;max-width:540px;max-height:70vh;overflow:hidden;background:#fff;
 border:1px solid #d5dbe3;border-radius:8px;box-shadow:0 8px 24px rgba(16,24,40,.16);padding:10px 12px;
 font-size:12.5px;pointer-events:none}
 #tip .t,#details .t{font-weight:650;font-size:13.5px;margin-bottom:2px;word-break:break-word}
@@ -585,13 +588,14 @@ function draw() {
     el("line", {x1: x, x2: x, y1: 20, y2: 28, "class": "tick"}, axis);
     if (x < width - 40) el("text", {x: x + 3, y: 14}, axis).textContent = fmtT(Math.abs(t) < step / 1e6 ? 0 : t, step);
   });
-  var turnXs = [];
+  var turnXs = [], nextTurnX = -Infinity;
   turns.forEach(function (turn) {
     if (turn.start < v0 || turn.start > v1) return;
-    var x = X(turn.start);
-    if (turnXs.length && x - turnXs[turnXs.length - 1] < 22) return;
+    var x = X(turn.start), label = "#" + turn.index;
+    if (x < nextTurnX) return;  // no room for its number: the previous one's is still there
+    nextTurnX = x + 10 + 6 * label.length;
     turnXs.push(x);
-    el("text", {x: x + 2, y: 26, "class": "turn"}, axis).textContent = "#" + turn.index;
+    el("text", {x: x + 2, y: 26, "class": "turn"}, axis).textContent = label;
   });
   svgs.forEach(function (svg, l) {
     svg.textContent = "";
@@ -632,7 +636,7 @@ function draw() {
     }
     for (; a < b; a++) {
       var m = mx.list[a], x = X(marks[m].at);
-      if (group && x - group.x < 5) { group.items.push(m); continue; }
+      if (group && x - group.x < 8) { group.items.push(m); continue; }
       flushMarks();
       group = {x: x, items: [m]};
     }
