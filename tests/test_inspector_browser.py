@@ -75,8 +75,8 @@ def hover_first_span(page: Page) -> str:
         page.evaluate(
             "(() => { const bar = document.querySelector('#tracks svg rect, #tracks svg [data-i]');"
             " if (!bar) return ''; const box = bar.getBoundingClientRect();"
-            " bar.dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: box.x + 1, clientY: box.y + 1}));"
-            " bar.dispatchEvent(new MouseEvent('pointermove', {bubbles: true, clientX: box.x + 1, clientY: box.y + 1}));"
+            " const at = {bubbles: true, clientX: box.x + 1, clientY: box.y + 1};"
+            " bar.dispatchEvent(new MouseEvent('mousemove', at)); bar.dispatchEvent(new MouseEvent('pointermove', at));"
             " const tip = document.querySelector('#tip'); return tip ? tip.textContent : ''; })()"
         )
     )
