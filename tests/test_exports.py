@@ -16,6 +16,7 @@ PUBLIC = [
     "realtime_dispatch.testing",
     "realtime_dispatch.audio",
     "realtime_dispatch.telephony",
+    "realtime_dispatch.inspector",
 ]
 
 
