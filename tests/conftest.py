@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -10,6 +12,25 @@ from realtime_dispatch import RealtimeApp, events
 from realtime_dispatch.transports import MemoryServer, memory_pair
 
 RECORDED = Path(__file__).parent / "data" / "recorded"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _temporary_files_stay_with_the_test_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What the code under test puts in the temporary directory (the demo's session report, a browser's profile)
+    goes below pytest's own temporary folder, for this process and the subprocesses it starts, not into /tmp
+    for good."""
+    base = tmp_path_factory.mktemp("tmp")
+    previous_env, previous_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = str(base)
+    tempfile.tempdir = str(base)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous_dir
+        if previous_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = previous_env
 
 
 @pytest.fixture(params=["asyncio", "trio"])
