@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from anyio.streams.tls import TLSStream
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory
@@ -44,6 +46,9 @@ __all__ = (
 )
 
 logger = logging.getLogger("realtime_dispatch.transport")
+
+_ACCEPT_BATCH = 256  # connections taken from the backlog before others get a turn
+_ACCEPT_RETRY = 0.1  # seconds to wait after accept() itself failed (out of file descriptors)
 
 _MiB = 1024 * 1024
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "openai-api-key", "x-api-key", "cookie", "set-cookie"})
@@ -583,8 +588,42 @@ async def serve_websocket(
         finally:
             await transport.close()
 
+    async def serve_socket(client: socket.socket) -> None:
+        try:
+            client.setblocking(False)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            stream = await anyio.abc.SocketStream.from_socket(client)
+        except BaseException:
+            client.close()
+            raise
+        await serve_one(stream)
+
+    async def accept_all(raw: socket.socket, task_group: anyio.abc.TaskGroup) -> None:
+        # Every connection waiting in the backlog at once (as asyncio's own servers do), not one per pass of the
+        # event loop (anyio's listener.serve): a server busy with many sessions still takes new ones quickly.
+        while True:
+            await anyio.wait_readable(raw)
+            for _ in range(_ACCEPT_BATCH):
+                try:
+                    client, _address = raw.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:  # out of file descriptors, say: tell, and let the backlog wait
+                    logger.warning("accepting a connection failed: %s", exc)
+                    await anyio.sleep(_ACCEPT_RETRY)
+                    break
+                task_group.start_soon(serve_socket, client)
+            await anyio.lowlevel.checkpoint()
+
     async with listener, anyio.create_task_group() as task_group:
-        task_group.start_soon(listener.serve, serve_one)
+        try:
+            raw: socket.socket | None = listener.extra(anyio.abc.SocketAttribute.raw_socket)
+        except anyio.TypedAttributeLookupError:  # several sockets (a host name with IPv4 and IPv6 addresses)
+            raw = None
+        if raw is None:
+            task_group.start_soon(listener.serve, serve_one)
+        else:
+            task_group.start_soon(accept_all, raw, task_group)
         try:
             yield bound_port
         finally:
