@@ -17,10 +17,9 @@ import httpx
 import httpx2
 import openai
 import pytest
-import sniffio
-from hypercorn.config import Config
 
 from realtime_dispatch._endpoints import ConfigError
+from realtime_dispatch.simulator._phone_rest import serve_asgi
 from realtime_dispatch.telephony._control import CallControl, CallControlError, CallGone, CallTaken
 
 KEY = "sk-test-secret-0123456789"
@@ -87,27 +86,10 @@ class FakeAPI:
 
 @asynccontextmanager
 async def serving(app: FakeAPI) -> AsyncIterator[str]:
-    """Serve ``app`` under hypercorn (asyncio or trio, as the test runs) on a socket we bound to
-    127.0.0.1 port 0, handed over as ``fd://``; yields the base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)  # connections wait in the backlog until hypercorn accepts: no start-up race
-    port = sock.getsockname()[1]
-    config = Config()
-    config.bind = [f"fd://{sock.detach()}"]
-    config.graceful_timeout = 0.2
-    config.errorlog = None
-    if sniffio.current_async_library() == "trio":
-        from hypercorn.trio import serve
-    else:
-        from hypercorn.asyncio import serve  # type: ignore[assignment]
-    stop = anyio.Event()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(lambda: serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
-        try:
-            yield f"http://127.0.0.1:{port}/v1"
-        finally:
-            stop.set()
+    """Serve ``app`` under hypercorn (asyncio or trio, as the test runs) on 127.0.0.1 (the simulator's
+    ``serve_asgi``: the socket listens before hypercorn takes it, so there is no start-up race); yields the base URL."""
+    async with serve_asgi(app, "127.0.0.1", 0) as port:
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 @asynccontextmanager

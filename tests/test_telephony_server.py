@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,12 +25,11 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import httpx
 import pytest
-import sniffio
-from hypercorn.config import Config
 
 from realtime_dispatch import Connection, LiveApp, RealtimeApp, TranslationApp, events, on, tool
 from realtime_dispatch._endpoints import ConfigError
 from realtime_dispatch.simulator import Simulator
+from realtime_dispatch.simulator._phone_rest import serve_asgi as serve_simulator_asgi
 from realtime_dispatch.telephony import (
     Accept,
     AnswersCalls,
@@ -180,28 +178,11 @@ async def _reply(send: Any, status: int, code: str | None = None) -> None:
 
 @asynccontextmanager
 async def serve_asgi(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` under hypercorn (the test's backend) on a socket bound to 127.0.0.1 port 0,
-    handed over as ``fd://``; yields ``http://127.0.0.1:PORT/v1``. Leaving stops it (lifespan too)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)  # connections wait in the backlog until hypercorn accepts: no start-up race
-    port = sock.getsockname()[1]
-    config = Config()
-    config.bind = [f"fd://{sock.detach()}"]
-    config.graceful_timeout = 0.5
-    config.accesslog = None
-    config.errorlog = None
-    if sniffio.current_async_library() == "trio":
-        from hypercorn.trio import serve
-    else:
-        from hypercorn.asyncio import serve  # type: ignore[assignment]
-    stop = anyio.Event()
-    async with anyio.create_task_group() as task_group:
-        task_group.start_soon(lambda: serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            stop.set()
+    """Serve ``app`` under hypercorn (the test's backend) on 127.0.0.1 with the simulator's ``serve_asgi`` (the
+    socket listens before hypercorn takes it: no start-up race); yields ``http://127.0.0.1:PORT``. Leaving stops
+    it (lifespan too)."""
+    async with serve_simulator_asgi(app, "127.0.0.1", 0) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 # --- the app side --------------------------------------------------------------------------------
