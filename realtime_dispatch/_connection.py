@@ -221,7 +221,7 @@ class BaseConnection:
         waiters = self._waiters
         if waiters is None:
             raise RuntimeError("request() needs a running app")
-        is_reply = reply_matcher(event)
+        is_reply = reply_matcher(event, protocol(self.api).acks)
         if event.event_id is None:
             event.event_id = f"{self._id_stem}{next(self._ids)}"
         event_id = event.event_id

@@ -29,11 +29,30 @@ if TYPE_CHECKING:
     from ._dispatch import Dispatcher
     from ._session import SessionSetup
 
-__all__ = ("DelegatedTools", "LiveConnection", "barge_in", "delegated_tools", "install", "start_event", "usage")
+__all__ = (
+    "ACKS",
+    "DelegatedTools", "LiveConnection", "barge_in", "delegated_tools", "install", "start_event", "usage")
 
 logger = logging.getLogger("realtime_dispatch.live")
 
 DEFAULT_MODEL = "gpt-live-1"
+
+ACKS = {
+    "session.start": "session.started",
+    "session.update": "session.updated",
+    "session.input_audio.mute": "session.input_audio.muted",
+    "session.input_audio.unmute": "session.input_audio.unmuted",
+    "session.output_audio.fixture.play": "session.output_audio.fixture.playing",
+    "session.instructions.append": "session.instructions.appended",
+    "session.thinking.append": "session.thinking.appended",
+    "session.commentary.append": "session.commentary.appended",
+    "decision.create": "decision.event",
+    "decision.item.create": "decision.item.created",
+    "decision.item.delete": "decision.item.deleted",
+    "session.close": "session.closed",
+    "transport.dtmf.send": "transport.dtmf.sent",
+}
+"""The acknowledgement of each GPT-Live client event that has one (``LiveConnection.request`` waits for it)."""
 
 
 class LiveConnection(BaseConnection):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -62,6 +62,7 @@ class Protocol:
     ready: str | None = None  # sent by the server when a started session may be used (the client waits)
     closed: str | None = None  # the server's last event of a session: nothing follows it
     close_request: type[ClientEvent] | None = None  # asks the server to end the session (answered by ``closed``)
+    acks: Mapping[str, str] = field(default_factory=dict)  # client type -> its acknowledgement's (``request``)
 
     def __repr__(self) -> str:
         return f"<Protocol {self.name}: {self.title}>"
@@ -109,6 +110,7 @@ def _other(name: str, title: str, module: str, *, ready: str | None, app_module:
         ready=ready,
         closed="session.closed",
         close_request=loaded.CLIENT_EVENTS["session.close"],
+        acks=support.ACKS,
     )
 
 

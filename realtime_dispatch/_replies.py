@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from . import events as ev
 
 __all__ = ("ServerError", "names_event", "reply_matcher")
+
+_NO_ACKS: Mapping[str, str] = MappingProxyType({})
 
 
 class ServerError(Exception):
@@ -35,8 +38,9 @@ def names_event(error: ev.ServerEvent, event_id: str) -> bool:
     )
 
 
-def reply_matcher(event: ev.ClientEvent) -> Callable[[ev.ServerEvent], bool]:
-    """A predicate recognising the server's answer to ``event``."""
+def reply_matcher(event: ev.ClientEvent, acks: Mapping[str, str] = _NO_ACKS) -> Callable[[ev.ServerEvent], bool]:
+    """A predicate recognising the server's answer to ``event``: the Realtime API's below; another protocol's
+    from ``acks`` (its description's: client event type -> the type of the event acknowledging it)."""
     match event:
         case ev.SessionUpdate():
             return lambda reply: isinstance(reply, (ev.SessionUpdated, ev.TranscriptionSessionUpdated))
@@ -68,29 +72,8 @@ def reply_matcher(event: ev.ClientEvent) -> Callable[[ev.ServerEvent], bool]:
                 and reply.response.status == "cancelled"
                 and (response_id is None or reply.response.id == response_id)
             )
-    acks = _LIVE_ACKS if ".live" in type(event).__module__ else _TRANSLATION_ACKS
-    if ".live" in type(event).__module__ or ".translation" in type(event).__module__:
-        ack = acks.get(event.type)
-        if ack is not None:
-            # GPT-Live echoes the command's event_id as the ack's client_event_id, when it has one.
-            return lambda reply: reply.type == ack and getattr(reply, "client_event_id", None) in (None, event.event_id)
+    ack = acks.get(event.type)
+    if ack is not None:
+        # GPT-Live echoes the command's event_id as the ack's client_event_id, when it has one.
+        return lambda reply: reply.type == ack and getattr(reply, "client_event_id", None) in (None, event.event_id)
     raise ValueError(f"the server sends no answer to {event.type!r}: use send()")
-
-
-# The acknowledgement of each GPT-Live and Translation client event that has one.
-_LIVE_ACKS = {
-    "session.start": "session.started",
-    "session.update": "session.updated",
-    "session.input_audio.mute": "session.input_audio.muted",
-    "session.input_audio.unmute": "session.input_audio.unmuted",
-    "session.output_audio.fixture.play": "session.output_audio.fixture.playing",
-    "session.instructions.append": "session.instructions.appended",
-    "session.thinking.append": "session.thinking.appended",
-    "session.commentary.append": "session.commentary.appended",
-    "decision.create": "decision.event",
-    "decision.item.create": "decision.item.created",
-    "decision.item.delete": "decision.item.deleted",
-    "session.close": "session.closed",
-    "transport.dtmf.send": "transport.dtmf.sent",
-}
-_TRANSLATION_ACKS = {"session.update": "session.updated", "session.close": "session.closed"}

@@ -16,7 +16,10 @@ from ._protocol import Api
 from ._tools import ToolSpec
 from .events import ClientEvent, translation
 
-__all__ = ("TranslationConnection", "start_event")
+__all__ = ("ACKS", "TranslationConnection", "start_event")
+
+ACKS = {"session.update": "session.updated", "session.close": "session.closed"}
+"""The acknowledgement of each Translation client event that has one (``request`` waits for it)."""
 
 
 def start_event(session: Any, tools: list[ToolSpec]) -> ClientEvent | None:
