@@ -296,27 +296,32 @@ class LongResponder:
         return Reply(text=" ".join(f"word{n}" for n in range(20)))  # seconds of audio
 
 
-@pytest.mark.anyio
-async def test_a_barge_in_marks_the_turn_interrupted_and_the_audio_cut(tmp_path: Path) -> None:
-    path = tmp_path / "barge.jsonl"
-    enough_audio = anyio.Event()
-    truncated = anyio.Event()
+class Voice(RealtimeApp):
+    """Speaks long answers; the recording's user talks over one after 250 ms of it was played."""
 
-    class Voice(RealtimeApp):
-        barge_in = True
-        collect_metrics = True
-        session = events.Session(type="realtime", output_modalities=["audio"])
+    barge_in = True
+    collect_metrics = True
+    session = events.Session(type="realtime", output_modalities=["audio"])
 
-        @on("response.output_audio.delta")
-        def playing(self, event: events.ResponseOutputAudioDelta) -> None:
-            self.item_id = event.item_id
-            if self.playback.received_ms(event.item_id) >= 300:
-                enough_audio.set()
+    def __init__(self) -> None:
+        super().__init__()
+        self.enough_audio = anyio.Event()
+        self.truncated = anyio.Event()
+        self.item_id = ""
 
-        @on("conversation.item.truncated")
-        def cut(self) -> None:
-            truncated.set()
+    @on("response.output_audio.delta")
+    def playing(self, event: events.ResponseOutputAudioDelta) -> None:
+        self.item_id = event.item_id
+        if self.playback.received_ms(event.item_id) >= 300:
+            self.enough_audio.set()
 
+    @on("conversation.item.truncated")
+    def cut(self) -> None:
+        self.truncated.set()
+
+
+async def record_barge_in(path: Path) -> Voice:
+    """Record a session against the simulator: a long spoken answer the user interrupts at 250 ms played."""
     app = Voice()
     async with (
         Simulator(responder=LongResponder(), delta_delay=0.02).serve(host="127.0.0.1", port=0) as base_url,
@@ -325,11 +330,18 @@ async def test_a_barge_in_marks_the_turn_interrupted_and_the_audio_cut(tmp_path:
         await conn.create_item(events.ConversationItem.message("user", "Tell me a long story"))
         await conn.create_response()
         with anyio.fail_after(10):
-            await enough_audio.wait()
+            await app.enough_audio.wait()
         app.playback.played(app.item_id, ms=250)
         await audio.send_audio(conn, tone(400), realtime=False)
         with anyio.fail_after(10):
-            await truncated.wait()
+            await app.truncated.wait()
+    return app
+
+
+@pytest.mark.anyio
+async def test_a_barge_in_marks_the_turn_interrupted_and_the_audio_cut(tmp_path: Path) -> None:
+    path = tmp_path / "barge.jsonl"
+    app = await record_barge_in(path)
     view = analyse(load(path))
     interrupted = [turn for turn in view.turns if turn.interrupted]
     assert len(interrupted) == 1

@@ -15,9 +15,9 @@ from typing import Any
 import anyio
 import pytest
 from browser import Page, find_chromium, open_page
-from test_inspector_analyse import LongResponder, synthetic, tone
+from test_inspector_analyse import record_barge_in, synthetic
 
-from realtime_dispatch import RealtimeApp, audio, events, on, openai, tool
+from realtime_dispatch import RealtimeApp, events, on, openai, tool
 from realtime_dispatch.inspector import SessionView, analyse, inspect, load, render
 from realtime_dispatch.inspector._render import format_ms
 from realtime_dispatch.simulator import Simulator
@@ -96,12 +96,9 @@ def test_a_recorded_live_session_in_the_browser(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_a_simulated_session_with_a_tool_and_a_barge_in_in_the_browser(tmp_path: Path) -> None:
     path = tmp_path / "session.jsonl"
-    enough_audio = anyio.Event()
-    truncated = anyio.Event()
     answered = anyio.Event()
 
     class Agent(RealtimeApp):
-        barge_in = True
         collect_metrics = True
         session = events.Session(type="realtime", output_modalities=["audio"])
 
@@ -119,16 +116,6 @@ async def test_a_simulated_session_with_a_tool_and_a_barge_in_in_the_browser(tmp
             if event.response.status == "completed":
                 answered.set()
 
-        @on("response.output_audio.delta")
-        def playing(self, event: events.ResponseOutputAudioDelta) -> None:
-            self.item_id = event.item_id
-            if self.playback.received_ms(event.item_id) >= 300:
-                enough_audio.set()
-
-        @on("conversation.item.truncated")
-        def cut(self) -> None:
-            truncated.set()
-
     app = Agent()
     async with (
         Simulator(delta_delay=0.0).serve(host="127.0.0.1", port=0) as base_url,
@@ -138,22 +125,9 @@ async def test_a_simulated_session_with_a_tool_and_a_barge_in_in_the_browser(tmp
         await conn.create_response()
         with anyio.fail_after(10):
             await answered.wait()
-    # A second session in the same file's style: a long answer the user talks over.
+    # A second session: a long answer the user talks over.
     long_path = tmp_path / "barge.jsonl"
-    enough_audio = anyio.Event()
-    app = Agent()
-    async with (
-        Simulator(responder=LongResponder(), delta_delay=0.02).serve(host="127.0.0.1", port=0) as base_url,
-        app.connect(Recorder(openai("gpt-realtime", base_url=base_url), long_path)) as conn,
-    ):
-        await conn.create_item(events.ConversationItem.message("user", "Tell me a long story"))
-        await conn.create_response()
-        with anyio.fail_after(10):
-            await enough_audio.wait()
-        app.playback.played(app.item_id, ms=250)
-        await audio.send_audio(conn, tone(400), realtime=False)
-        with anyio.fail_after(10):
-            await truncated.wait()
+    await record_barge_in(long_path)
     combined = tmp_path / "tool-and-barge-in.jsonl"
     combined.write_text(path.read_text() + _shifted(long_path, after=path))
     view = analyse(load(combined), source=combined.name)
